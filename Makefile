@@ -1,0 +1,20 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Both first install missing system packages (scripts/prerequisites.sh).
+# The first build compiles RocksDB from source: about 13 minutes on 2 cores.
+
+.PHONY: run test bench prerequisites
+
+prerequisites:
+	@scripts/prerequisites.sh
+
+# Start Tally on its embedded default: RocksDB in ./data, http://127.0.0.1:8080.
+run: prerequisites
+	cargo run --release --bin tally
+
+# Every test: unit, property and end-to-end (real server on 127.0.0.1).
+test: prerequisites
+	cargo test --workspace
+
+# The benchmark harness (release build).
+bench: prerequisites
+	cargo run --release -p bench

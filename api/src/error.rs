@@ -1,0 +1,219 @@
+//! `ApiError`: every error a client can see, with its HTTP status and stable
+//! snake_case code from one exhaustive table (`ApiError::status_and_code`).
+//! Bodies are `{"error":{"code","message","field"}}`; 503 carries
+//! `Retry-After`. Internal failures are logged in full and shown generically.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use engine::{Error as EngineError, WalletError};
+use serde::Serialize;
+use std::fmt;
+
+/// A client-visible error.
+#[derive(Debug)]
+pub enum ApiError {
+    /// The body is not valid JSON of the expected shape.
+    InvalidJson {
+        message: String,
+        field: Option<String>,
+    },
+    /// An amount string was refused.
+    InvalidAmount { message: String, field: String },
+    /// Another field or query parameter was refused.
+    InvalidField { message: String, field: String },
+    /// The Idempotency-Key header was refused.
+    InvalidIdempotencyKey { message: String },
+    /// Missing or wrong bearer key.
+    Unauthorized,
+    /// No wallet with that id.
+    WalletNotFound,
+    /// No such route.
+    RouteNotFound,
+    /// The route exists, the method does not.
+    MethodNotAllowed,
+    /// A debit or void larger than the balance.
+    InsufficientCredits { message: String },
+    /// Same idempotency key, different request.
+    IdempotencyKeyReused,
+    /// Body over the configured limit.
+    PayloadTooLarge { limit: usize },
+    /// A result would not fit the representable range.
+    AmountOutOfRange { message: String },
+    /// A queue is full; retry later.
+    Overloaded,
+    /// Storage failed; nothing was acknowledged; retry later.
+    StorageUnavailable,
+    /// The server is stopping.
+    ShuttingDown,
+    /// A bug or corrupt data; details are in the log only.
+    Internal,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Detail<'a>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    code: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    /// The one table: status and code of every error.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::InvalidJson { .. } => (StatusCode::BAD_REQUEST, "invalid_json"),
+            ApiError::InvalidAmount { .. } => (StatusCode::BAD_REQUEST, "invalid_amount"),
+            ApiError::InvalidField { .. } => (StatusCode::BAD_REQUEST, "invalid_field"),
+            ApiError::InvalidIdempotencyKey { .. } => {
+                (StatusCode::BAD_REQUEST, "invalid_idempotency_key")
+            }
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::InsufficientCredits { .. } => {
+                (StatusCode::PAYMENT_REQUIRED, "insufficient_credits")
+            }
+            ApiError::WalletNotFound => (StatusCode::NOT_FOUND, "wallet_not_found"),
+            ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "route_not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::IdempotencyKeyReused => (StatusCode::CONFLICT, "idempotency_key_reused"),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            ApiError::AmountOutOfRange { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "amount_out_of_range")
+            }
+            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            ApiError::StorageUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+            }
+            ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::InvalidJson { message, .. }
+            | ApiError::InvalidAmount { message, .. }
+            | ApiError::InvalidField { message, .. }
+            | ApiError::InvalidIdempotencyKey { message }
+            | ApiError::InsufficientCredits { message }
+            | ApiError::AmountOutOfRange { message } => message.clone(),
+            ApiError::Unauthorized => "missing or invalid bearer key (Authorization: Bearer <key>)".into(),
+            ApiError::WalletNotFound => "no wallet with this id".into(),
+            ApiError::RouteNotFound => "no such route".into(),
+            ApiError::MethodNotAllowed => "this route does not accept this method".into(),
+            ApiError::IdempotencyKeyReused => {
+                "this Idempotency-Key was already used with a different request".into()
+            }
+            ApiError::PayloadTooLarge { limit } => format!("request body is larger than {limit} bytes"),
+            ApiError::Overloaded => "the server is at capacity; retry after the Retry-After delay".into(),
+            ApiError::StorageUnavailable => {
+                "the change could not be made durable and was not applied; retry with the same Idempotency-Key".into()
+            }
+            ApiError::ShuttingDown => "the server is shutting down; retry shortly".into(),
+            ApiError::Internal => "internal error; it has been logged".into(),
+        }
+    }
+
+    fn field_name(&self) -> Option<&str> {
+        match self {
+            ApiError::InvalidJson { field, .. } => field.as_deref(),
+            ApiError::InvalidAmount { field, .. } | ApiError::InvalidField { field, .. } => {
+                Some(field)
+            }
+            ApiError::InvalidIdempotencyKey { .. } => Some("Idempotency-Key"),
+            _ => None,
+        }
+    }
+
+    /// An amount refusal naming its field.
+    pub fn amount(field: &str, message: impl fmt::Display) -> ApiError {
+        ApiError::InvalidAmount {
+            message: format!("{field} {message}"),
+            field: field.to_owned(),
+        }
+    }
+
+    /// A field refusal naming its field.
+    pub fn field(field: &str, message: impl fmt::Display) -> ApiError {
+        ApiError::InvalidField {
+            message: format!("{field} {message}"),
+            field: field.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (_, code) = self.status_and_code();
+        write!(f, "{code}: {}", self.message())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, code) = self.status_and_code();
+        let message = self.message();
+        let body = Body {
+            error: Detail {
+                code,
+                message: &message,
+                field: self.field_name(),
+            },
+        };
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        response.json(body)
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> ApiError {
+        match error {
+            EngineError::Rejected(refusal) => ApiError::from(refusal),
+            EngineError::WalletNotFound => ApiError::WalletNotFound,
+            EngineError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+            EngineError::Overloaded(reason) => {
+                tracing::warn!(reason, "request refused: overloaded");
+                ApiError::Overloaded
+            }
+            EngineError::Unavailable(reason) => {
+                tracing::warn!(%reason, "request failed: storage unavailable");
+                ApiError::StorageUnavailable
+            }
+            EngineError::ShuttingDown => ApiError::ShuttingDown,
+            EngineError::Store(error) => {
+                tracing::error!(%error, "storage error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<WalletError> for ApiError {
+    fn from(refusal: WalletError) -> ApiError {
+        let message = refusal.to_string();
+        match refusal {
+            WalletError::InsufficientCredits { .. } => ApiError::InsufficientCredits { message },
+            WalletError::NotPositive { field }
+            | WalletError::CurrencyScale { field, .. }
+            | WalletError::BelowOneCreditUnit { field }
+            | WalletError::InvalidRate { field } => ApiError::InvalidAmount {
+                message,
+                field: field.to_owned(),
+            },
+            WalletError::Overflow => ApiError::AmountOutOfRange { message },
+        }
+    }
+}

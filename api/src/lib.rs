@@ -1,0 +1,12 @@
+//! Tally's HTTP front end: actix-web routes over the engine, the wire format
+//! (`dto`), the error table (`error`), bearer auth, metrics and settings.
+//! `main.rs` parses the command line and calls [`server::run`].
+
+pub mod auth;
+pub mod body;
+pub mod dto;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod server;
+pub mod settings;

@@ -1,0 +1,28 @@
+//! Unauthenticated operational routes (`/health`, `/metrics`) and the JSON
+//! fallbacks for unknown routes and methods.
+
+use crate::error::ApiError;
+use crate::server::AppState;
+use actix_web::{web, HttpResponse};
+
+/// `GET /health`: the process is up and serving.
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::metrics::render(&state))
+}
+
+/// Any unknown route.
+pub async fn route_not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::RouteNotFound)
+}
+
+/// A known route with an unknown method.
+pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}

@@ -1,0 +1,138 @@
+//! Wallet transaction routes: TOPUP and VOID (`POST .../wallet-transactions`,
+//! seed 001), usage debits (`POST .../debits`), and the ledger, newest first
+//! with cursor pagination (`GET .../wallet-transactions?limit=&cursor=`).
+
+use super::{created, idempotency_key, wallet_id};
+use crate::body::read_json;
+use crate::dto::{self, Debit, ListView, TransactionView, WalletTransaction};
+use crate::error::ApiError;
+use crate::server::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use engine::Command;
+use serde::Deserialize;
+
+/// `POST /v1/wallets/{id}/wallet-transactions`.
+pub async fn create(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = wallet_id(&path)?;
+    let key = idempotency_key(&request)?;
+    let body: WalletTransaction =
+        read_json(&request, payload, state.limits.body_limit_bytes).await?;
+    let command = transaction_command(&state.limits, body)?;
+    let receipt = state.engine.execute(&id, command, key).await?;
+    Ok(created(&receipt))
+}
+
+fn transaction_command(limits: &dto::Limits, body: WalletTransaction) -> Result<Command, ApiError> {
+    let metadata = dto::metadata_from_pairs(limits, body.metadata)?;
+    match body.kind.as_str() {
+        "TOPUP" => {
+            if body.credits_to_void.is_some() {
+                return Err(ApiError::field("credits_to_void", "is only for type VOID"));
+            }
+            let paid = dto::credits_or_zero("paid_credits", body.paid_credits.as_ref())?;
+            let granted = dto::credits_or_zero("granted_credits", body.granted_credits.as_ref())?;
+            if paid.is_zero() && granted.is_zero() {
+                return Err(ApiError::amount(
+                    "paid_credits",
+                    "or granted_credits must be greater than zero",
+                ));
+            }
+            Ok(Command::TopUp {
+                paid,
+                granted,
+                metadata,
+            })
+        }
+        "VOID" => {
+            if body.paid_credits.is_some() || body.granted_credits.is_some() {
+                return Err(ApiError::field(
+                    "credits_to_void",
+                    "is the only amount a VOID takes",
+                ));
+            }
+            let credits = dto::credits_positive("credits_to_void", body.credits_to_void.as_ref())?;
+            Ok(Command::Void { credits, metadata })
+        }
+        other => Err(ApiError::field(
+            "type",
+            format!("must be TOPUP or VOID, not {other:?}"),
+        )),
+    }
+}
+
+/// `POST /v1/wallets/{id}/debits`.
+pub async fn debit(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = wallet_id(&path)?;
+    let key = idempotency_key(&request)?;
+    let body: Debit = read_json(&request, payload, state.limits.body_limit_bytes).await?;
+    let command = Command::Debit {
+        credits: dto::credits_positive("credits", Some(&body.credits))?,
+        metadata: dto::metadata_from_map(&state.limits, body.metadata)?,
+    };
+    let receipt = state.engine.execute(&id, command, key).await?;
+    Ok(created(&receipt))
+}
+
+/// Query of the ledger list.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/wallets/{id}/wallet-transactions?limit=&cursor=`.
+pub async fn list(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = wallet_id(&path)?;
+    let limit_max = state.limits.page_limit_max;
+    let limit = match &query.limit {
+        None => 100.min(limit_max),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=limit_max).contains(limit))
+            .ok_or_else(|| {
+                ApiError::field(
+                    "limit",
+                    format!("must be a whole number from 1 to {limit_max}"),
+                )
+            })?,
+    };
+    let cursor = match &query.cursor {
+        None => None,
+        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+            ApiError::field("cursor", "must be a next_cursor value from an earlier page")
+        })?),
+    };
+    let engine = state.engine.clone();
+    // A range scan of up to 1000 entries: run it off the async workers.
+    let page = web::block(move || engine.transactions(&id, cursor, limit))
+        .await
+        .map_err(|_| ApiError::Internal)??;
+    let wallet = &page.wallet;
+    let rate = wallet.rate_amount.to_decimal();
+    let data = page
+        .entries
+        .iter()
+        .map(|entry| TransactionView::new(entry, rate, wallet.currency))
+        .collect();
+    Ok(HttpResponse::Ok().json(ListView {
+        object: "list",
+        data,
+        has_more: page.next_cursor.is_some(),
+        next_cursor: page.next_cursor.map(|seq| seq.to_string()),
+    }))
+}

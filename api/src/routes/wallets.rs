@@ -1,0 +1,77 @@
+//! Wallet routes: create (`POST /v1/wallets`), get (`GET /v1/wallets/{id}`)
+//! and list a customer's wallets (`GET /v1/wallets?external_customer_id=`).
+
+use super::{idempotency_key, wallet_id};
+use crate::body::read_json;
+use crate::dto::{self, CreateWallet, ListView, WalletView};
+use crate::error::ApiError;
+use crate::server::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use engine::NewWallet;
+use serde::Deserialize;
+
+/// `POST /v1/wallets`.
+pub async fn create(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&request)?;
+    let body: CreateWallet = read_json(&request, payload, state.limits.body_limit_bytes).await?;
+    let name = match &body.name {
+        Some(name) => Some(dto::identifier("name", name)?),
+        None => None,
+    };
+    let spec = NewWallet {
+        external_customer_id: dto::identifier("external_customer_id", &body.external_customer_id)?,
+        name,
+        currency: dto::currency("currency", &body.currency)?,
+        rate_amount: dto::rate("rate_amount", &body.rate_amount)?,
+        paid_credits: dto::credits_or_zero("paid_credits", body.paid_credits.as_ref())?,
+        granted_credits: dto::credits_or_zero("granted_credits", body.granted_credits.as_ref())?,
+    };
+    let created = state.engine.create_wallet(spec, key).await?;
+    let mut response = HttpResponse::Created();
+    if created.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.json(WalletView::new(&created.wallet)))
+}
+
+/// `GET /v1/wallets/{id}`.
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = wallet_id(&path)?;
+    let wallet = state.engine.wallet(&id).await?;
+    Ok(HttpResponse::Ok().json(WalletView::new(&wallet)))
+}
+
+/// Query of the wallet list.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    external_customer_id: Option<String>,
+}
+
+/// `GET /v1/wallets?external_customer_id=...`.
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let customer = query
+        .external_customer_id
+        .as_deref()
+        .ok_or_else(|| ApiError::field("external_customer_id", "is required"))?;
+    let customer = dto::identifier("external_customer_id", customer)?;
+    let limit = state.limits.page_limit_max;
+    let wallets = state.engine.customer_wallets(&customer, limit + 1).await?;
+    let has_more = wallets.len() > limit;
+    let data = wallets.iter().take(limit).map(WalletView::new).collect();
+    Ok(HttpResponse::Ok().json(ListView {
+        object: "list",
+        data,
+        has_more,
+        next_cursor: None,
+    }))
+}

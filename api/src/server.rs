@@ -1,0 +1,127 @@
+//! Starting and stopping Tally: opens the engine, builds the actix-web app
+//! (state, middleware, routes) on a given listener, prints the bound address,
+//! and on SIGTERM/SIGINT stops accepting, lets in-flight requests finish,
+//! then drains the commit queue before returning.
+
+use crate::auth::{ApiKey, KeySource};
+use crate::dto::Limits;
+use crate::error::ApiError;
+use crate::metrics::HttpMetrics;
+use crate::settings::{Settings, SettingsError};
+use actix_web::{web, App, HttpServer};
+use engine::{Engine, OpenError, SystemClock};
+use prometheus::Registry;
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What every handler can reach.
+pub struct AppState {
+    /// The wallet engine.
+    pub engine: Arc<Engine>,
+    /// Request limits from settings.
+    pub limits: Limits,
+    /// The bearer key.
+    pub api_key: ApiKey,
+    /// HTTP metrics.
+    pub http_metrics: HttpMetrics,
+    /// Every metric of this server.
+    pub registry: Registry,
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("opening the engine: {0}")]
+    Open(#[from] OpenError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("{context}: {source}")]
+    Io {
+        context: &'static str,
+        source: std::io::Error,
+    },
+}
+
+fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> ServeError {
+    move |source| ServeError::Io { context, source }
+}
+
+/// Binds the configured address.
+pub fn bind(settings: &Settings) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(&settings.listen).map_err(io("binding the listen address"))
+}
+
+/// Serves on `listener` until SIGTERM/SIGINT. Must run inside an actix
+/// `System` (see `main.rs`).
+pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeError> {
+    let registry = Registry::new();
+    #[cfg(target_os = "linux")]
+    registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ))?;
+    let engine = Arc::new(Engine::open(
+        settings.engine_config()?,
+        Arc::new(SystemClock),
+        &registry,
+    )?);
+    let (api_key, source) = ApiKey::load_or_generate(&settings.api_key, &settings.data_dir)
+        .map_err(io("loading the API key"))?;
+    match source {
+        KeySource::Configured => tracing::info!("using the configured API key"),
+        KeySource::Stored(path) => {
+            tracing::info!(path = %path.display(), "using the API key stored in the data folder")
+        }
+        KeySource::Generated(path) => {
+            tracing::warn!(path = %path.display(), "no API key configured: generated one and stored it in this file")
+        }
+    }
+    let state = web::Data::new(AppState {
+        engine: Arc::clone(&engine),
+        limits: Limits {
+            metadata_pairs_max: settings.metadata_pairs_max,
+            metadata_key_len_max: settings.metadata_key_len_max,
+            metadata_value_len_max: settings.metadata_value_len_max,
+            page_limit_max: settings.page_limit_max,
+            body_limit_bytes: settings.body_limit_bytes,
+        },
+        api_key,
+        http_metrics: HttpMetrics::register(&registry)?,
+        registry,
+    });
+    let address = listener
+        .local_addr()
+        .map_err(io("reading the bound address"))?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                ApiError::InvalidField {
+                    message: format!("query string: {error}"),
+                    field: "query".into(),
+                }
+                .into()
+            }))
+            .wrap(actix_web::middleware::from_fn(crate::metrics::record))
+            .configure(crate::routes::configure)
+    })
+    .workers(settings.http_worker_count())
+    .shutdown_timeout(settings.shutdown_timeout_secs)
+    .client_request_timeout(Duration::from_secs(10))
+    .listen(listener)
+    .map_err(io("listening"))?
+    .run();
+    tracing::info!(%address, data_dir = %settings.data_dir.display(), "tally is serving");
+    // Tests and scripts read this line to learn the port when listen ends in :0.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "tally listening on http://{address}");
+    let _ = stdout.flush();
+    let result = server.await.map_err(io("serving"));
+    tracing::info!("HTTP server stopped; draining the commit queue");
+    engine.shutdown();
+    tracing::info!("shutdown complete");
+    result
+}

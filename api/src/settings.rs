@@ -1,0 +1,326 @@
+//! `Settings`: the server's configuration, merged from the compiled-in
+//! `config/tally.toml` < a `--config` file < `TALLY_<KEY>` environment
+//! variables, validated once at startup, and turned into the engine's
+//! plain-data `EngineConfig`.
+
+use engine::{Currency, Durability, EngineConfig};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The compiled-in defaults.
+pub const DEFAULTS: &str = include_str!("../../config/tally.toml");
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("parsing {origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("invalid setting {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// Durability as written in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilitySetting {
+    Sync,
+    Buffered,
+}
+
+/// The deposit API's default wallet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserWallets {
+    pub currency: String,
+    pub rate_amount: String,
+}
+
+/// Every setting; see `config/tally.toml` for what each means.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub api_key: String,
+    pub shards: usize,
+    pub http_workers: usize,
+    pub durability: DurabilitySetting,
+    pub buffered_sync_interval_ms: u64,
+    pub commit_queue_capacity: usize,
+    pub commit_group_max: usize,
+    pub mailbox_capacity: usize,
+    pub actor_idle_timeout_ms: u64,
+    pub idempotency_ttl_hours: u64,
+    pub recent_keys_max: usize,
+    pub body_limit_bytes: usize,
+    pub metadata_pairs_max: usize,
+    pub metadata_key_len_max: usize,
+    pub metadata_value_len_max: usize,
+    pub page_limit_max: usize,
+    pub shutdown_timeout_secs: u64,
+    pub log: String,
+    pub user_wallets: UserWallets,
+}
+
+impl Settings {
+    /// Loads defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Settings::load_from(file, &env)
+    }
+
+    /// As [`Settings::load`], with the environment passed in (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Settings, SettingsError> {
+        let mut merged = parse_toml("config/tally.toml (compiled in)", DEFAULTS)?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let overrides = parse_toml(&path.display().to_string(), &text)?;
+            merge(&mut merged, overrides);
+        }
+        apply_env(&mut merged, env);
+        let settings: Settings =
+            toml::Value::Table(merged)
+                .try_into()
+                .map_err(|error: toml::de::Error| SettingsError::Parse {
+                    origin: "settings".into(),
+                    message: error.message().to_owned(),
+                })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |key, message: &str| SettingsError::Invalid {
+            key,
+            message: message.to_owned(),
+        };
+        let positive = [
+            ("commit_queue_capacity", self.commit_queue_capacity),
+            ("commit_group_max", self.commit_group_max),
+            ("mailbox_capacity", self.mailbox_capacity),
+            ("body_limit_bytes", self.body_limit_bytes),
+            ("page_limit_max", self.page_limit_max),
+            ("metadata_key_len_max", self.metadata_key_len_max),
+            ("metadata_value_len_max", self.metadata_value_len_max),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(invalid(key, "must be greater than zero"));
+            }
+        }
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "listen",
+                "must be an address such as 127.0.0.1:8080",
+            ));
+        }
+        if self.api_key.len() > 0 && self.api_key.len() < 16 {
+            return Err(invalid("api_key", "must be at least 16 characters"));
+        }
+        self.user_wallet_currency()?;
+        self.user_wallet_rate()?;
+        Ok(())
+    }
+
+    fn user_wallet_currency(&self) -> Result<Currency, SettingsError> {
+        Currency::parse(&self.user_wallets.currency).ok_or(SettingsError::Invalid {
+            key: "user_wallets.currency",
+            message: "must be a known ISO 4217 code such as USD".into(),
+        })
+    }
+
+    fn user_wallet_rate(&self) -> Result<rust_decimal::Decimal, SettingsError> {
+        engine::money::parse_decimal(&self.user_wallets.rate_amount, engine::money::RATE_SCALE)
+            .ok()
+            .filter(|rate| !rate.is_zero())
+            .ok_or(SettingsError::Invalid {
+                key: "user_wallets.rate_amount",
+                message: "must be a positive decimal string".into(),
+            })
+    }
+
+    /// Threads to use where a setting says 0 (one per core).
+    fn or_cores(value: usize) -> usize {
+        if value > 0 {
+            return value;
+        }
+        std::thread::available_parallelism().map_or(2, usize::from)
+    }
+
+    /// HTTP worker threads.
+    pub fn http_worker_count(&self) -> usize {
+        Settings::or_cores(self.http_workers)
+    }
+
+    /// The engine's plain-data configuration. Destructures every field so a
+    /// new setting cannot be forgotten here.
+    pub fn engine_config(&self) -> Result<EngineConfig, SettingsError> {
+        let Settings {
+            listen: _,
+            data_dir,
+            api_key: _,
+            shards,
+            http_workers: _,
+            durability,
+            buffered_sync_interval_ms,
+            commit_queue_capacity,
+            commit_group_max,
+            mailbox_capacity,
+            actor_idle_timeout_ms,
+            idempotency_ttl_hours,
+            recent_keys_max,
+            body_limit_bytes: _,
+            metadata_pairs_max: _,
+            metadata_key_len_max: _,
+            metadata_value_len_max: _,
+            page_limit_max: _,
+            shutdown_timeout_secs: _,
+            log: _,
+            user_wallets: _,
+        } = self;
+        Ok(EngineConfig {
+            data_dir: data_dir.clone(),
+            shards: Settings::or_cores(*shards),
+            durability: match durability {
+                DurabilitySetting::Sync => Durability::Sync,
+                DurabilitySetting::Buffered => Durability::Buffered,
+            },
+            buffered_sync_interval: Duration::from_millis((*buffered_sync_interval_ms).max(1)),
+            commit_queue_capacity: *commit_queue_capacity,
+            commit_group_max: *commit_group_max,
+            mailbox_capacity: *mailbox_capacity,
+            actor_idle_timeout: Duration::from_millis(*actor_idle_timeout_ms),
+            idempotency_ttl: Duration::from_secs(idempotency_ttl_hours.saturating_mul(3600)),
+            recent_keys_max: *recent_keys_max,
+            user_wallet_currency: self.user_wallet_currency()?,
+            user_wallet_rate: self.user_wallet_rate()?,
+        })
+    }
+}
+
+fn parse_toml(origin: &str, text: &str) -> Result<toml::Table, SettingsError> {
+    text.parse::<toml::Table>()
+        .map_err(|error| SettingsError::Parse {
+            origin: origin.to_owned(),
+            message: error.message().to_owned(),
+        })
+}
+
+/// Overlays `overrides` onto `base`, recursing into tables.
+fn merge(base: &mut toml::Table, overrides: toml::Table) {
+    for (key, value) in overrides {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(base_table)), toml::Value::Table(table)) => {
+                merge(base_table, table)
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// `TALLY_<KEY>` overrides top-level key `<key>`; `TALLY_USER_WALLETS__CURRENCY`
+/// reaches into a table. A value is read as TOML (numbers, booleans) when it
+/// parses as such for a non-string setting, and as a string otherwise.
+fn apply_env(merged: &mut toml::Table, env: &[(String, String)]) {
+    for (name, raw) in env {
+        if let Some(path) = name.strip_prefix("TALLY_") {
+            let path: Vec<String> = path.split("__").map(str::to_lowercase).collect();
+            set_existing(merged, &path, raw);
+        }
+    }
+}
+
+/// Sets the setting at `path` if it exists (unknown variables are ignored:
+/// the environment holds many `TALLY_*` names that are not settings).
+fn set_existing(table: &mut toml::Table, path: &[String], raw: &str) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    if !rest.is_empty() {
+        if let Some(toml::Value::Table(inner)) = table.get_mut(first) {
+            set_existing(inner, rest, raw);
+        }
+        return;
+    }
+    let value = match table.get(first) {
+        None | Some(toml::Value::Table(_)) => return,
+        Some(toml::Value::String(_)) => toml::Value::String(raw.to_owned()),
+        Some(_) => format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut parsed| parsed.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+    };
+    table.insert(first.clone(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_and_env_overrides_them() {
+        let settings = Settings::load_from(None, &[]).expect("defaults are valid");
+        assert_eq!(settings.listen, "127.0.0.1:8080");
+        assert_eq!(settings.durability, DurabilitySetting::Sync);
+        let settings = Settings::load_from(
+            None,
+            &env(&[
+                ("TALLY_LISTEN", "127.0.0.1:0"),
+                ("TALLY_SHARDS", "3"),
+                ("TALLY_DURABILITY", "buffered"),
+                ("TALLY_USER_WALLETS__CURRENCY", "EUR"),
+                ("TALLY_NOT_A_SETTING", "x"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(settings.listen, "127.0.0.1:0");
+        assert_eq!(settings.shards, 3);
+        assert_eq!(settings.durability, DurabilitySetting::Buffered);
+        assert_eq!(settings.user_wallets.currency, "EUR");
+    }
+
+    #[test]
+    fn a_file_overrides_defaults_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "shards = 5\n[user_wallets]\nrate_amount = \"0.5\"\n")
+            .expect("write");
+        let settings = Settings::load_from(Some(&path), &[]).expect("valid");
+        assert_eq!(settings.shards, 5);
+        assert_eq!(settings.user_wallets.rate_amount, "0.5");
+        assert_eq!(settings.user_wallets.currency, "USD");
+        std::fs::write(&path, "durability = \"sometimes\"\n").expect("write");
+        assert!(Settings::load_from(Some(&path), &[]).is_err());
+        std::fs::write(&path, "shardz = 1\n").expect("write");
+        let error = Settings::load_from(Some(&path), &[]).expect_err("unknown key");
+        assert!(error.to_string().contains("shardz"), "{error}");
+        let error = Settings::load_from(None, &env(&[("TALLY_USER_WALLETS__CURRENCY", "XXX")]))
+            .expect_err("unknown currency");
+        assert!(
+            error.to_string().contains("user_wallets.currency"),
+            "{error}"
+        );
+    }
+}

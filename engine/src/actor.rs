@@ -1,0 +1,397 @@
+//! `WalletActor`: one actix actor per resident wallet, the only code that
+//! changes that wallet. Its mailbox serializes the wallet's commands without
+//! locks; the rules themselves live in `wallet::Wallet::apply`.
+//!
+//! Pipelining: the actor applies a command in memory, hands the write to the
+//! commit writer and takes its next message at once. The reply travels with
+//! the write and leaves only after the sync that covers it. Replies that need
+//! no write (reads, refusals, replays) are still ordered behind the actor's
+//! pending writes by sending an empty commit request, so a client never sees
+//! state that is not yet durable.
+// #[PerformanceCriticalPath]
+
+use crate::clock::Clock;
+use crate::commit::{CommitQueue, CommitRequest};
+use crate::error::Error;
+use crate::idempotency::{self, Fingerprint, IdempotencyRecord};
+use crate::ids::{TxnId, WalletId};
+use crate::metrics::EngineMetrics;
+use crate::money::Fixed;
+use crate::store::{codec, keys, Cf, Store, WriteOp};
+use crate::wallet::{Command, Entry, Wallet};
+use actix::prelude::*;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// The resident actors of one shard.
+pub(crate) type Registry = Arc<RwLock<HashMap<WalletId, Addr<WalletActor>>>>;
+
+/// What every actor needs, shared by all of them.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) commit: CommitQueue,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) metrics: EngineMetrics,
+    pub(crate) mailbox_capacity: usize,
+    pub(crate) idle_timeout: Duration,
+    /// Idempotency keys remembered in memory per actor, beyond pending ones.
+    pub(crate) recent_keys_max: usize,
+}
+
+/// The result of a change: the ledger entry it wrote (or, for a replay, the
+/// entry the original request wrote) and the wallet's money settings.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    /// The ledger entry, with balances after the change.
+    pub entry: Arc<Entry>,
+    /// The wallet's currency price of one credit.
+    pub rate_amount: Fixed,
+    /// The wallet's currency.
+    pub currency: crate::money::Currency,
+    /// True when answered from an idempotency record.
+    pub replayed: bool,
+}
+
+/// An idempotency key as the actor checks it.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyCheck {
+    /// The client's key.
+    pub(crate) key: String,
+    /// Store key of the record: scope ‖ 0 ‖ key.
+    pub(crate) record_key: Vec<u8>,
+    /// Fingerprint of the request.
+    pub(crate) fingerprint: Fingerprint,
+}
+
+/// A command and its key. Shared (`Arc`) so that a caller can resend it to a
+/// fresh actor if the one it reached had just retired, without a copy.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) command: Command,
+    pub(crate) key: Option<KeyCheck>,
+}
+
+/// An actor's answer: done, or "I have retired; ask a fresh actor".
+#[derive(Debug)]
+pub(crate) enum Answer<T> {
+    Done(Result<T, Error>),
+    Retry,
+}
+
+/// Applies a command to the wallet.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Execute {
+    pub(crate) job: Arc<Job>,
+    pub(crate) reply: oneshot::Sender<Answer<Receipt>>,
+}
+
+/// Reads the wallet as of the actor's last durable change.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Inspect {
+    pub(crate) reply: oneshot::Sender<Answer<Wallet>>,
+}
+
+/// A key whose entry is pending or recent: answered from memory.
+struct RecentKey {
+    fingerprint: Fingerprint,
+    entry: Arc<Entry>,
+}
+
+/// The actor of one resident wallet.
+pub(crate) struct WalletActor {
+    wallet: Wallet,
+    shared: Arc<Shared>,
+    registry: Registry,
+    /// Failure epoch this state is based on; a newer epoch forces a reload.
+    epoch: u64,
+    /// Commit requests submitted and not yet completed.
+    pending: Arc<AtomicUsize>,
+    /// Highest sequence number known durable.
+    durable_seq: Arc<AtomicU64>,
+    recent: HashMap<Vec<u8>, RecentKey>,
+    recent_order: VecDeque<(Vec<u8>, u64)>,
+    last_used: Instant,
+    retired: bool,
+}
+
+impl WalletActor {
+    /// An actor for `wallet`, loaded from disk at `epoch`.
+    pub(crate) fn new(wallet: Wallet, epoch: u64, shared: Arc<Shared>, registry: Registry) -> Self {
+        let durable_seq = Arc::new(AtomicU64::new(wallet.seq));
+        WalletActor {
+            wallet,
+            shared,
+            registry,
+            epoch,
+            pending: Arc::new(AtomicUsize::new(0)),
+            durable_seq,
+            recent: HashMap::new(),
+            recent_order: VecDeque::new(),
+            last_used: Instant::now(),
+            retired: false,
+        }
+    }
+
+    /// Brings the state back in line with disk after a failed commit.
+    fn reload_if_failed(&mut self) -> Result<(), Error> {
+        let epoch = self.shared.commit.epoch();
+        if epoch == self.epoch {
+            return Ok(());
+        }
+        // Every request stamped with the old epoch will be aborted, and the
+        // failing write has finished, so disk now holds this wallet's truth.
+        let wallet = load_wallet(self.shared.store.as_ref(), &self.wallet.id)?
+            .ok_or(Error::WalletNotFound)?;
+        tracing::warn!(wallet = %wallet.id, seq = wallet.seq, "wallet reloaded after a failed commit");
+        self.durable_seq.store(wallet.seq, Ordering::Release);
+        self.wallet = wallet;
+        self.recent.clear();
+        self.recent_order.clear();
+        self.epoch = epoch;
+        Ok(())
+    }
+
+    /// The entry a key already produced, from memory or disk.
+    fn lookup_key(&self, check: &KeyCheck) -> Result<Option<(Fingerprint, Arc<Entry>)>, Error> {
+        if let Some(recent) = self.recent.get(&check.record_key) {
+            return Ok(Some((recent.fingerprint, Arc::clone(&recent.entry))));
+        }
+        let store = self.shared.store.as_ref();
+        let Some(bytes) = store.get(Cf::Idempotency, &check.record_key)? else {
+            return Ok(None);
+        };
+        let (record, _) = idempotency::decode(&bytes)?;
+        let entry = load_entry(store, &record.wallet_id, record.seq)?;
+        Ok(Some((record.fingerprint, Arc::new(entry))))
+    }
+
+    fn remember_key(&mut self, record_key: Vec<u8>, fingerprint: Fingerprint, entry: Arc<Entry>) {
+        let seq = entry.seq;
+        self.recent_order.push_back((record_key.clone(), seq));
+        self.recent
+            .insert(record_key, RecentKey { fingerprint, entry });
+        // Forget only keys whose entries are durable: a pending key must stay
+        // in memory, because its record is not on disk yet.
+        let durable = self.durable_seq.load(Ordering::Acquire);
+        while self.recent_order.len() > self.shared.recent_keys_max {
+            match self.recent_order.front() {
+                Some((_, seq)) if *seq <= durable => {
+                    if let Some((key, _)) = self.recent_order.pop_front() {
+                        self.recent.remove(&key);
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn receipt(&self, entry: Arc<Entry>, replayed: bool) -> Receipt {
+        Receipt {
+            entry,
+            rate_amount: self.wallet.rate_amount,
+            currency: self.wallet.currency,
+            replayed,
+        }
+    }
+
+    /// Sends `result` once every earlier write of this wallet is durable.
+    fn reply_in_order<T: Send + 'static>(
+        &self,
+        reply: oneshot::Sender<Answer<T>>,
+        result: Result<T, Error>,
+    ) {
+        if self.pending.load(Ordering::Acquire) == 0 {
+            let _ = reply.send(Answer::Done(result));
+            return;
+        }
+        let pending = Arc::clone(&self.pending);
+        pending.fetch_add(1, Ordering::AcqRel);
+        self.shared.commit.submit(CommitRequest {
+            epoch: self.epoch,
+            ops: Vec::new(),
+            done: Box::new(move |outcome| {
+                pending.fetch_sub(1, Ordering::AcqRel);
+                let result = match outcome {
+                    Ok(()) => result,
+                    Err(error) => Err(Error::from(error)),
+                };
+                let _ = reply.send(Answer::Done(result));
+            }),
+        });
+    }
+
+    /// Runs one command; returns what to reply now, or None when the reply
+    /// travels with the commit.
+    fn execute(
+        &mut self,
+        job: &Job,
+        reply: oneshot::Sender<Answer<Receipt>>,
+    ) -> Option<(oneshot::Sender<Answer<Receipt>>, Result<Receipt, Error>)> {
+        if let Err(error) = self.reload_if_failed() {
+            return Some((reply, Err(error)));
+        }
+        if let Some(check) = &job.key {
+            match self.lookup_key(check) {
+                Err(error) => return Some((reply, Err(error))),
+                Ok(Some((fingerprint, _))) if fingerprint != check.fingerprint => {
+                    return Some((reply, Err(Error::IdempotencyKeyReused)));
+                }
+                Ok(Some((_, entry))) => {
+                    self.shared.metrics.idempotent_replays.inc();
+                    return Some((reply, Ok(self.receipt(entry, true))));
+                }
+                Ok(None) => {}
+            }
+        }
+        let now_ms = self.shared.clock.now_ms();
+        let key = job.key.as_ref().map(|check| check.key.clone());
+        let entry = match self
+            .wallet
+            .apply(TxnId::generate(now_ms), &job.command, key, now_ms)
+        {
+            Ok(entry) => Arc::new(entry),
+            Err(refusal) => return Some((reply, Err(Error::Rejected(refusal)))),
+        };
+        self.commit(job, entry, reply);
+        None
+    }
+
+    /// Advances the wallet to `entry` and queues its durable write; rolls the
+    /// wallet back if the queue refuses it.
+    fn commit(&mut self, job: &Job, entry: Arc<Entry>, reply: oneshot::Sender<Answer<Receipt>>) {
+        let previous = (self.wallet.balance, self.wallet.seq);
+        self.wallet.advance(&entry);
+        let mut ops = Vec::with_capacity(3);
+        ops.push(WriteOp::Put {
+            cf: Cf::Wallets,
+            key: self.wallet.id.as_str().as_bytes().to_vec(),
+            value: codec::encode(&self.wallet),
+        });
+        ops.push(WriteOp::Put {
+            cf: Cf::Ledger,
+            key: keys::ledger(&self.wallet.id, entry.seq),
+            value: codec::encode(entry.as_ref()),
+        });
+        if let Some(check) = &job.key {
+            let record = IdempotencyRecord {
+                fingerprint: check.fingerprint,
+                wallet_id: self.wallet.id.clone(),
+                seq: entry.seq,
+            };
+            ops.push(WriteOp::Put {
+                cf: Cf::Idempotency,
+                key: check.record_key.clone(),
+                value: idempotency::encode(&record, entry.created_at_ms),
+            });
+        }
+        let receipt = self.receipt(Arc::clone(&entry), false);
+        let pending = Arc::clone(&self.pending);
+        let durable_seq = Arc::clone(&self.durable_seq);
+        let seq = entry.seq;
+        pending.fetch_add(1, Ordering::AcqRel);
+        let accepted = self.shared.commit.submit(CommitRequest {
+            epoch: self.epoch,
+            ops,
+            done: Box::new(move |outcome| {
+                if outcome.is_ok() {
+                    durable_seq.fetch_max(seq, Ordering::AcqRel);
+                }
+                pending.fetch_sub(1, Ordering::AcqRel);
+                let _ = reply.send(Answer::Done(outcome.map(|()| receipt).map_err(Error::from)));
+            }),
+        });
+        if !accepted {
+            (self.wallet.balance, self.wallet.seq) = previous;
+            return;
+        }
+        if let Some(check) = &job.key {
+            self.remember_key(check.record_key.clone(), check.fingerprint, entry);
+        }
+    }
+
+    /// Retires the actor if it has been idle and has nothing in flight.
+    fn retire_if_idle(&mut self, ctx: &mut Context<Self>) {
+        if self.last_used.elapsed() < self.shared.idle_timeout
+            || self.pending.load(Ordering::Acquire) > 0
+        {
+            return;
+        }
+        let Ok(mut registry) = self.registry.write() else {
+            return;
+        };
+        // Only the registered actor of this wallet removes the entry.
+        if registry.get(&self.wallet.id) == Some(&ctx.address()) {
+            registry.remove(&self.wallet.id);
+        }
+        drop(registry);
+        self.retired = true;
+        ctx.stop();
+    }
+}
+
+impl Actor for WalletActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.shared.metrics.resident_actors.inc();
+        let every = (self.shared.idle_timeout / 2).max(Duration::from_millis(50));
+        ctx.run_interval(every, |actor, ctx| actor.retire_if_idle(ctx));
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.shared.metrics.resident_actors.dec();
+    }
+}
+
+impl Handler<Execute> for WalletActor {
+    type Result = ();
+
+    fn handle(&mut self, message: Execute, _ctx: &mut Context<Self>) {
+        if self.retired {
+            let _ = message.reply.send(Answer::Retry);
+            return;
+        }
+        self.last_used = Instant::now();
+        if let Some((reply, result)) = self.execute(&message.job, message.reply) {
+            self.reply_in_order(reply, result);
+        }
+    }
+}
+
+impl Handler<Inspect> for WalletActor {
+    type Result = ();
+
+    fn handle(&mut self, message: Inspect, _ctx: &mut Context<Self>) {
+        if self.retired {
+            let _ = message.reply.send(Answer::Retry);
+            return;
+        }
+        self.last_used = Instant::now();
+        let result = self.reload_if_failed().map(|()| self.wallet.clone());
+        self.reply_in_order(message.reply, result);
+    }
+}
+
+/// Reads a wallet's durable state.
+pub(crate) fn load_wallet(store: &dyn Store, id: &WalletId) -> Result<Option<Wallet>, Error> {
+    match store.get(Cf::Wallets, id.as_str().as_bytes())? {
+        Some(bytes) => Ok(Some(codec::decode(Cf::Wallets.name(), &bytes)?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads one durable ledger entry; its absence is corruption.
+pub(crate) fn load_entry(store: &dyn Store, id: &WalletId, seq: u64) -> Result<Entry, Error> {
+    let bytes = store
+        .get(Cf::Ledger, &keys::ledger(id, seq))?
+        .ok_or_else(|| crate::store::StoreError::Corrupt {
+            cf: "ledger",
+            reason: format!("missing entry {id}#{seq}"),
+        })?;
+    Ok(codec::decode(Cf::Ledger.name(), &bytes)?)
+}

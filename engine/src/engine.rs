@@ -1,0 +1,532 @@
+//! `Engine`: the one entry point the API (and benches, and tests) call.
+//! It owns the store, the commit writer and the router, and turns each call
+//! into a message to a wallet actor, a direct durable write (wallet creation),
+//! or a read of durable state.
+
+use crate::actor::{
+    load_entry, load_wallet, Answer, Execute, Inspect, Job, KeyCheck, Receipt, Shared,
+};
+use crate::clock::Clock;
+use crate::commit::{CommitConfig, CommitQueue, CommitRequest, CommitWriter, Durability};
+use crate::error::Error;
+use crate::idempotency::{self, IdempotencyRecord};
+use crate::ids::{TxnId, WalletId};
+use crate::metrics::EngineMetrics;
+use crate::money::Currency;
+use crate::router::Router;
+use crate::store::rocks::{RocksOptions, RocksStore};
+use crate::store::{codec, keys, Cf, Direction, Scan, Store, StoreError, WriteOp};
+use crate::wallet::{deposit_credits, Command, Entry, Metadata, NewWallet, Wallet};
+use actix::dev::SendError;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Scope of idempotency keys sent with wallet creation.
+const WALLET_CREATION_SCOPE: &str = "wallets";
+
+/// Times a request is resent after reaching an actor that had just retired.
+const RETRIES_MAX: usize = 4;
+
+/// Striped locks that serialize wallet creation per idempotency key or user.
+const CREATION_LOCKS: usize = 64;
+
+/// Plain-data engine settings; it knows no files or environment.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Folder of the RocksDB data.
+    pub data_dir: PathBuf,
+    /// Shard arbiters (threads) hosting wallet actors.
+    pub shards: usize,
+    /// When a write counts as acknowledged.
+    pub durability: Durability,
+    /// WAL sync period in buffered mode.
+    pub buffered_sync_interval: Duration,
+    /// Commit requests that may wait for the writer.
+    pub commit_queue_capacity: usize,
+    /// Commit requests merged into one write at most.
+    pub commit_group_max: usize,
+    /// Messages that may wait in one wallet actor's mailbox.
+    pub mailbox_capacity: usize,
+    /// A wallet actor idle this long leaves memory.
+    pub actor_idle_timeout: Duration,
+    /// Idempotency records are kept at least this long.
+    pub idempotency_ttl: Duration,
+    /// Idempotency keys each actor keeps in memory beyond pending ones.
+    pub recent_keys_max: usize,
+    /// Currency of wallets the deposit API creates for new users.
+    pub user_wallet_currency: Currency,
+    /// Rate of wallets the deposit API creates for new users.
+    pub user_wallet_rate: Decimal,
+}
+
+/// Failures opening the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("metrics registration: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("starting the commit writer: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A created (or replayed) wallet.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// The wallet as of its creation.
+    pub wallet: Wallet,
+    /// True when answered from an idempotency record.
+    pub replayed: bool,
+}
+
+/// One page of a wallet's ledger, newest first.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The wallet as stored (its currency and rate price the entries).
+    pub wallet: Wallet,
+    /// Entries, newest first.
+    pub entries: Vec<Entry>,
+    /// Pass as `before_seq` to get the next (older) page.
+    pub next_cursor: Option<u64>,
+}
+
+/// The wallet engine.
+pub struct Engine {
+    shared: Arc<Shared>,
+    store: Arc<RocksStore>,
+    router: Router,
+    writer: CommitWriter,
+    creation_locks: Vec<tokio::sync::Mutex<()>>,
+    config: EngineConfig,
+}
+
+impl Engine {
+    /// Opens the store and starts the writer and shard threads. Must be called
+    /// inside a running actix `System`.
+    pub fn open(
+        config: EngineConfig,
+        clock: Arc<dyn Clock>,
+        registry: &prometheus::Registry,
+    ) -> Result<Engine, OpenError> {
+        let metrics = EngineMetrics::register(registry)?;
+        let ttl_ms = i64::try_from(config.idempotency_ttl.as_millis()).unwrap_or(i64::MAX);
+        let filter_clock = Arc::clone(&clock);
+        let options = RocksOptions {
+            idempotency_expired: Arc::new(move |value: &[u8]| {
+                idempotency::created_at_ms(value)
+                    .is_some_and(|created| filter_clock.now_ms().saturating_sub(created) > ttl_ms)
+            }),
+        };
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = Arc::new(RocksStore::open(&config.data_dir, options)?);
+        let commit_config = CommitConfig {
+            queue_capacity: config.commit_queue_capacity,
+            group_max: config.commit_group_max,
+            durability: config.durability,
+            buffered_sync_interval: config.buffered_sync_interval,
+        };
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let (commit, writer) =
+            CommitWriter::start(Arc::clone(&dyn_store), commit_config, metrics.clone())?;
+        let shared = Arc::new(Shared {
+            store: dyn_store,
+            commit,
+            clock,
+            metrics,
+            mailbox_capacity: config.mailbox_capacity,
+            idle_timeout: config.actor_idle_timeout,
+            recent_keys_max: config.recent_keys_max,
+        });
+        let router = Router::new(config.shards, Arc::clone(&shared));
+        let creation_locks = (0..CREATION_LOCKS)
+            .map(|_| tokio::sync::Mutex::new(()))
+            .collect();
+        Ok(Engine {
+            shared,
+            store,
+            router,
+            writer,
+            creation_locks,
+            config,
+        })
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Storage statistics for metrics.
+    pub fn store_stats(&self) -> Vec<crate::store::StoreStat> {
+        self.store.stats()
+    }
+
+    /// Creates a wallet, with its opening entry, customer index entry and
+    /// idempotency record in one durable write.
+    pub async fn create_wallet(
+        &self,
+        spec: NewWallet,
+        key: Option<String>,
+    ) -> Result<Created, Error> {
+        let check = key.map(|key| key_check(WALLET_CREATION_SCOPE, key, &spec));
+        let _guard = match &check {
+            Some(check) => Some(self.creation_lock(&check.record_key).lock().await),
+            None => None,
+        };
+        if let Some(check) = &check {
+            if let Some(created) = self.replay_creation(check).await? {
+                return Ok(created);
+            }
+        }
+        let (wallet, _) = self.open_wallet(spec, check.as_ref(), Vec::new()).await?;
+        Ok(Created {
+            wallet,
+            replayed: false,
+        })
+    }
+
+    async fn replay_creation(&self, check: &KeyCheck) -> Result<Option<Created>, Error> {
+        let Some(bytes) = self.store.get(Cf::Idempotency, &check.record_key)? else {
+            return Ok(None);
+        };
+        let (record, _) = idempotency::decode(&bytes)?;
+        if record.fingerprint != check.fingerprint {
+            return Err(Error::IdempotencyKeyReused);
+        }
+        let entry = load_entry(self.store.as_ref(), &record.wallet_id, record.seq)?;
+        let mut wallet = self.wallet(&record.wallet_id).await?;
+        // The original response showed the wallet as its opening entry left it.
+        wallet.balance = entry.after;
+        wallet.seq = entry.seq;
+        self.shared.metrics.idempotent_replays.inc();
+        Ok(Some(Created {
+            wallet,
+            replayed: true,
+        }))
+    }
+
+    /// Writes a new wallet durably; `extra` ops join the same batch.
+    async fn open_wallet(
+        &self,
+        spec: NewWallet,
+        check: Option<&KeyCheck>,
+        extra: Vec<WriteOp>,
+    ) -> Result<(Wallet, Entry), Error> {
+        let now_ms = self.shared.clock.now_ms();
+        let id = WalletId::generate(now_ms);
+        let key = check.map(|check| check.key.clone());
+        let (wallet, entry) = Wallet::open(id, TxnId::generate(now_ms), spec, key, now_ms)?;
+        let mut ops = extra;
+        ops.push(WriteOp::Put {
+            cf: Cf::Wallets,
+            key: wallet.id.as_str().as_bytes().to_vec(),
+            value: codec::encode(&wallet),
+        });
+        ops.push(WriteOp::Put {
+            cf: Cf::Ledger,
+            key: keys::ledger(&wallet.id, entry.seq),
+            value: codec::encode(&entry),
+        });
+        ops.push(WriteOp::Put {
+            cf: Cf::Customers,
+            key: keys::customer(&wallet.external_customer_id, &wallet.id),
+            value: Vec::new(),
+        });
+        if let Some(check) = check {
+            let record = IdempotencyRecord {
+                fingerprint: check.fingerprint,
+                wallet_id: wallet.id.clone(),
+                seq: entry.seq,
+            };
+            ops.push(WriteOp::Put {
+                cf: Cf::Idempotency,
+                key: check.record_key.clone(),
+                value: idempotency::encode(&record, now_ms),
+            });
+        }
+        self.commit(ops).await?;
+        self.count("OPEN", "ok");
+        Ok((wallet, entry))
+    }
+
+    /// Writes `ops` durably, outside any wallet actor.
+    async fn commit(&self, ops: Vec<WriteOp>) -> Result<(), Error> {
+        let (sender, receiver) = oneshot::channel();
+        self.shared.commit.submit(CommitRequest {
+            epoch: self.shared.commit.epoch(),
+            ops,
+            done: Box::new(move |outcome| {
+                let _ = sender.send(outcome);
+            }),
+        });
+        receiver.await.map_err(|_| Error::ShuttingDown)??;
+        Ok(())
+    }
+
+    fn creation_lock(&self, key: &[u8]) -> &tokio::sync::Mutex<()> {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        &self.creation_locks[(hasher.finish() % CREATION_LOCKS as u64) as usize]
+    }
+
+    /// The wallet as of its last durable change.
+    pub async fn wallet(&self, id: &WalletId) -> Result<Wallet, Error> {
+        for _ in 0..RETRIES_MAX {
+            let Some(addr) = self.router.resident(id) else {
+                // No actor means no pending writes: disk is current.
+                return load_wallet(self.store.as_ref(), id)?.ok_or(Error::WalletNotFound);
+            };
+            let (reply, answer) = oneshot::channel();
+            match addr.try_send(Inspect { reply }) {
+                Ok(()) => {}
+                Err(SendError::Full(_)) => return Err(Error::Overloaded("wallet mailbox full")),
+                Err(SendError::Closed(_)) => continue,
+            }
+            if let Ok(Answer::Done(result)) = answer.await {
+                return result;
+            }
+        }
+        Err(Error::Overloaded("wallet actor restarting"))
+    }
+
+    /// Wallets of one customer, oldest first, at most `limit`.
+    pub async fn customer_wallets(
+        &self,
+        external_customer_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Wallet>, Error> {
+        let prefix = keys::customer_prefix(external_customer_id);
+        let pairs = self.store.scan(Scan {
+            cf: Cf::Customers,
+            prefix: &prefix,
+            start_exclusive: None,
+            direction: Direction::Forward,
+            limit,
+        })?;
+        let mut wallets = Vec::with_capacity(pairs.len());
+        for (key, _) in pairs {
+            let id = keys::customer_wallet(&key).ok_or_else(|| StoreError::Corrupt {
+                cf: "customers",
+                reason: "index key without wallet id".into(),
+            })?;
+            wallets.push(self.wallet(&id).await?);
+        }
+        Ok(wallets)
+    }
+
+    /// Applies `command` to wallet `id`. With a key, a replay of the same
+    /// request returns the original receipt and a different request with the
+    /// same key is refused.
+    pub async fn execute(
+        &self,
+        id: &WalletId,
+        command: Command,
+        key: Option<String>,
+    ) -> Result<Receipt, Error> {
+        let check = key.map(|key| key_check(id.as_str(), key, &command));
+        self.run(
+            id,
+            Job {
+                command,
+                key: check,
+            },
+        )
+        .await
+    }
+
+    async fn run(&self, id: &WalletId, job: Job) -> Result<Receipt, Error> {
+        let kind = command_kind(&job.command);
+        let job = Arc::new(job);
+        let mut result = Err(Error::Overloaded("wallet actor restarting"));
+        for _ in 0..RETRIES_MAX {
+            let addr = self.router.actor(id)?.ok_or(Error::WalletNotFound)?;
+            let (reply, answer) = oneshot::channel();
+            let message = Execute {
+                job: Arc::clone(&job),
+                reply,
+            };
+            match addr.try_send(message) {
+                Ok(()) => {}
+                Err(SendError::Full(_)) => {
+                    result = Err(Error::Overloaded("wallet mailbox full"));
+                    break;
+                }
+                Err(SendError::Closed(_)) => continue,
+            }
+            // A dropped reply means the actor stopped before handling the job.
+            if let Ok(Answer::Done(done)) = answer.await {
+                result = done;
+                break;
+            }
+        }
+        self.count(kind, outcome_label(&result));
+        result
+    }
+
+    /// Deposits `amount` of currency into `user`'s default wallet, creating
+    /// the wallet on the first deposit. Keys are scoped to the user.
+    pub async fn deposit(
+        &self,
+        user: &str,
+        amount: Decimal,
+        metadata: Metadata,
+        key: Option<String>,
+    ) -> Result<Receipt, Error> {
+        let command = Command::Deposit { amount, metadata };
+        let wallet_id = match self.user_wallet_id(user)? {
+            Some(id) => id,
+            None => {
+                // Refuse a bad amount before creating anything.
+                deposit_credits(
+                    amount,
+                    self.config.user_wallet_currency,
+                    self.config.user_wallet_rate,
+                )?;
+                self.create_user_wallet(user).await?
+            }
+        };
+        let scope = format!("user/{user}");
+        let check = key.map(|key| key_check(&scope, key, &command));
+        self.run(
+            &wallet_id,
+            Job {
+                command,
+                key: check,
+            },
+        )
+        .await
+    }
+
+    /// The default wallet of a deposit-API user, if it exists.
+    pub async fn user_wallet(&self, user: &str) -> Result<Option<Wallet>, Error> {
+        match self.user_wallet_id(user)? {
+            Some(id) => self.wallet(&id).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn user_wallet_id(&self, user: &str) -> Result<Option<WalletId>, Error> {
+        let Some(bytes) = self.store.get(Cf::Users, user.as_bytes())? else {
+            return Ok(None);
+        };
+        let id: WalletId = codec::decode(Cf::Users.name(), &bytes)?;
+        Ok(Some(id))
+    }
+
+    async fn create_user_wallet(&self, user: &str) -> Result<WalletId, Error> {
+        let _guard = self.creation_lock(user.as_bytes()).lock().await;
+        if let Some(id) = self.user_wallet_id(user)? {
+            return Ok(id);
+        }
+        let spec = NewWallet {
+            external_customer_id: user.to_owned(),
+            name: None,
+            currency: self.config.user_wallet_currency,
+            rate_amount: self.config.user_wallet_rate,
+            paid_credits: crate::money::Credits::ZERO,
+            granted_credits: crate::money::Credits::ZERO,
+        };
+        // The user index entry needs the id, which open_wallet generates; so
+        // the index is written right after, under the same lock. A crash in
+        // between leaves an unindexed empty wallet, never a double credit.
+        let (wallet, _) = self.open_wallet(spec, None, Vec::new()).await?;
+        self.commit(vec![WriteOp::Put {
+            cf: Cf::Users,
+            key: user.as_bytes().to_vec(),
+            value: codec::encode(&wallet.id),
+        }])
+        .await?;
+        Ok(wallet.id)
+    }
+
+    /// A page of the wallet's durable ledger, newest first, strictly older
+    /// than `before_seq` when given.
+    pub fn transactions(
+        &self,
+        id: &WalletId,
+        before_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Page, Error> {
+        assert!(limit > 0, "a page holds at least one entry");
+        let wallet = load_wallet(self.store.as_ref(), id)?.ok_or(Error::WalletNotFound)?;
+        let prefix = keys::ledger_prefix(id);
+        let start = before_seq.map(|seq| keys::ledger(id, seq));
+        let pairs = self.store.scan(Scan {
+            cf: Cf::Ledger,
+            prefix: &prefix,
+            start_exclusive: start.as_deref(),
+            direction: Direction::Reverse,
+            limit: limit + 1,
+        })?;
+        let more = pairs.len() > limit;
+        let entries = pairs
+            .iter()
+            .take(limit)
+            .map(|(_, value)| codec::decode::<Entry>(Cf::Ledger.name(), value))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if more {
+            entries.last().map(|entry| entry.seq)
+        } else {
+            None
+        };
+        Ok(Page {
+            wallet,
+            entries,
+            next_cursor,
+        })
+    }
+
+    /// Stops the shard threads, then drains and syncs the commit queue.
+    /// Call after the HTTP server has stopped taking requests.
+    pub fn shutdown(&self) {
+        self.router.stop();
+        self.writer.stop();
+    }
+
+    /// The commit queue, for benches that measure it directly.
+    pub fn commit_queue(&self) -> &CommitQueue {
+        &self.shared.commit
+    }
+
+    fn count(&self, kind: &str, outcome: &str) {
+        self.shared
+            .metrics
+            .operations
+            .with_label_values(&[kind, outcome])
+            .inc();
+    }
+}
+
+fn key_check<T: Serialize>(scope: &str, key: String, request: &T) -> KeyCheck {
+    KeyCheck {
+        record_key: keys::idempotency(scope, &key),
+        fingerprint: idempotency::fingerprint(scope, request),
+        key,
+    }
+}
+
+fn command_kind(command: &Command) -> &'static str {
+    match command {
+        Command::TopUp { .. } => "TOPUP",
+        Command::Deposit { .. } => "DEPOSIT",
+        Command::Void { .. } => "VOID",
+        Command::Debit { .. } => "DEBIT",
+    }
+}
+
+fn outcome_label(result: &Result<Receipt, Error>) -> &'static str {
+    use crate::wallet::WalletError;
+    match result {
+        Ok(receipt) if receipt.replayed => "replayed",
+        Ok(_) => "ok",
+        Err(Error::Rejected(WalletError::InsufficientCredits { .. })) => "insufficient_credits",
+        Err(Error::Rejected(_) | Error::WalletNotFound | Error::IdempotencyKeyReused) => "rejected",
+        Err(Error::Overloaded(_)) => "overloaded",
+        Err(Error::Unavailable(_) | Error::Store(_) | Error::ShuttingDown) => "failed",
+    }
+}

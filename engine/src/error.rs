@@ -1,0 +1,44 @@
+//! The engine's error type: business refusals (`Rejected`), request-level
+//! refusals (not found, key reuse), back-pressure, and internal failures,
+//! kept apart so the API can map each to one status without guessing.
+
+use crate::commit::CommitError;
+use crate::store::StoreError;
+use crate::wallet::WalletError;
+
+/// Everything an engine call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A wallet rule refused the command; nothing changed.
+    #[error(transparent)]
+    Rejected(#[from] WalletError),
+    /// No wallet with that id (or no wallet for that user).
+    #[error("wallet not found")]
+    WalletNotFound,
+    /// The idempotency key was used before with a different request.
+    #[error("idempotency key was already used with a different request")]
+    IdempotencyKeyReused,
+    /// A queue is full; the client should retry later. Nothing changed.
+    #[error("overloaded: {0}")]
+    Overloaded(&'static str),
+    /// The change was not made durable (storage failure); nothing changed
+    /// that was not already durable. Retrying with the same key is safe.
+    #[error("storage unavailable: {0}")]
+    Unavailable(CommitError),
+    /// Storage could not be read or held corrupt data.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The engine is shutting down.
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+impl From<CommitError> for Error {
+    fn from(error: CommitError) -> Error {
+        match error {
+            CommitError::QueueFull => Error::Overloaded("commit queue full"),
+            CommitError::Closed => Error::ShuttingDown,
+            CommitError::WriteFailed | CommitError::Aborted => Error::Unavailable(error),
+        }
+    }
+}

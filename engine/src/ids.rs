@@ -1,0 +1,110 @@
+//! Identifiers: `WalletId` (`wal_…`) and `TxnId` (`txn_…`), both a prefix and a
+//! ULID, so they sort by creation time and have a fixed length, which keeps
+//! ledger keys (`wallet id ‖ sequence`) the same width for every wallet.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Length of a ULID in Crockford base32.
+const ULID_LEN: usize = 26;
+
+macro_rules! prefixed_id {
+    ($name:ident, $prefix:literal, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix every id of this kind starts with.
+            pub const PREFIX: &'static str = $prefix;
+            /// Length in bytes of every id of this kind.
+            pub const LEN: usize = $prefix.len() + ULID_LEN;
+
+            /// A new id for something created at `now_ms`.
+            pub fn generate(now_ms: i64) -> $name {
+                let now_ms = u64::try_from(now_ms).unwrap_or(0);
+                let ulid = ulid::Ulid::from_parts(now_ms, rand_bits());
+                $name(format!("{}{}", $prefix, ulid))
+            }
+
+            /// Accepts only the exact shape this type generates.
+            pub fn parse(text: &str) -> Option<$name> {
+                let ulid = text.strip_prefix($prefix)?;
+                if ulid.len() != ULID_LEN || ulid::Ulid::from_string(ulid).is_err() {
+                    return None;
+                }
+                Some($name(text.to_owned()))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+prefixed_id!(WalletId, "wal_", "A wallet's id: `wal_` and a ULID.");
+prefixed_id!(
+    TxnId,
+    "txn_",
+    "A wallet transaction's id: `txn_` and a ULID."
+);
+
+/// 80 random bits for the ULID's random part. A process-wide generator seeded
+/// from the OS, so ids made in the same millisecond still differ.
+fn rand_bits() -> u128 {
+    use std::cell::Cell;
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    thread_local! {
+        // xorshift state, seeded per thread from std's randomly keyed hasher.
+        static STATE: Cell<u64> = Cell::new(RandomState::new().build_hasher().finish() | 1);
+    }
+    STATE.with(|state| {
+        let next = || {
+            let mut x = state.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            state.set(x);
+            x
+        };
+        let high = u128::from(next() & 0xFFFF);
+        (high << 64) | u128::from(next())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_reject_other_shapes() {
+        let id = WalletId::generate(1_700_000_000_000);
+        assert_eq!(id.as_str().len(), WalletId::LEN);
+        assert_eq!(WalletId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(WalletId::parse("wal_short"), None);
+        assert_eq!(TxnId::parse(id.as_str()), None);
+        assert_ne!(WalletId::generate(1), WalletId::generate(1));
+    }
+
+    #[test]
+    fn ids_sort_by_creation_time() {
+        let earlier = TxnId::generate(1_000);
+        let later = TxnId::generate(2_000);
+        assert!(earlier < later);
+    }
+}

@@ -1,0 +1,31 @@
+//! Tally's engine: exact money, the wallet state machine, one actix actor per
+//! resident wallet, and durable group commit over RocksDB.
+//!
+//! Layout: `money` and `wallet` are pure rules; `actor` and `router` give each
+//! wallet a mailbox on a shard thread; `commit` is the single writer that
+//! makes changes durable in groups; `store` is the RocksDB boundary; `engine`
+//! is the facade the API calls. This crate knows nothing of HTTP or JSON.
+
+pub mod actor;
+pub mod clock;
+pub mod commit;
+pub mod engine;
+pub mod error;
+pub mod idempotency;
+pub mod ids;
+pub mod metrics;
+pub mod money;
+mod router;
+pub mod store;
+pub mod wallet;
+
+pub use actor::Receipt;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use commit::Durability;
+pub use engine::{Created, Engine, EngineConfig, OpenError, Page};
+pub use error::Error;
+pub use ids::{TxnId, WalletId};
+pub use money::{Credits, Currency};
+pub use wallet::{
+    Command, Entry, EntryKind, Metadata, NewWallet, Wallet, WalletError, WalletStatus,
+};

@@ -1,0 +1,86 @@
+//! The engine's Prometheus metrics, declared in one place and registered into
+//! a registry the caller owns (so two engines in one process never clash).
+
+use prometheus::{
+    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry,
+};
+
+/// Handles to every engine metric. Cheap to clone.
+#[derive(Clone)]
+pub struct EngineMetrics {
+    /// Requests merged into one durable write.
+    pub commit_group_size: Histogram,
+    /// Time of one batch write including its WAL sync.
+    pub commit_sync_seconds: Histogram,
+    /// Requests waiting for the writer.
+    pub commit_queue_depth: IntGauge,
+    /// Groups whose write failed.
+    pub commit_failures: IntCounter,
+    /// Requests refused because the commit queue was full.
+    pub commit_rejections: IntCounter,
+    /// Wallet actors in memory.
+    pub resident_actors: IntGauge,
+    /// Wallet operations by kind and outcome.
+    pub operations: IntCounterVec,
+    /// Requests answered from an idempotency record.
+    pub idempotent_replays: IntCounter,
+}
+
+impl EngineMetrics {
+    /// Creates the metrics and registers them into `registry`.
+    pub fn register(registry: &Registry) -> prometheus::Result<EngineMetrics> {
+        let metrics = EngineMetrics {
+            commit_group_size: Histogram::with_opts(
+                HistogramOpts::new(
+                    "tally_commit_group_size",
+                    "Requests merged into one durable write.",
+                )
+                .buckets(exponential_buckets(1.0, 2.0, 14)?),
+            )?,
+            commit_sync_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "tally_commit_sync_seconds",
+                    "Duration of one batch write including its WAL sync.",
+                )
+                .buckets(exponential_buckets(0.000_05, 2.0, 16)?),
+            )?,
+            commit_queue_depth: IntGauge::new(
+                "tally_commit_queue_depth",
+                "Commit requests waiting for the writer thread.",
+            )?,
+            commit_failures: IntCounter::new(
+                "tally_commit_failures_total",
+                "Commit groups whose storage write failed.",
+            )?,
+            commit_rejections: IntCounter::new(
+                "tally_commit_rejections_total",
+                "Requests refused because the commit queue was full.",
+            )?,
+            resident_actors: IntGauge::new(
+                "tally_wallet_actors_resident",
+                "Wallet actors currently in memory.",
+            )?,
+            operations: IntCounterVec::new(
+                Opts::new(
+                    "tally_wallet_operations_total",
+                    "Wallet operations by kind and outcome.",
+                ),
+                &["kind", "outcome"],
+            )?,
+            idempotent_replays: IntCounter::new(
+                "tally_idempotent_replays_total",
+                "Requests answered from a stored idempotency record.",
+            )?,
+        };
+        registry.register(Box::new(metrics.commit_group_size.clone()))?;
+        registry.register(Box::new(metrics.commit_sync_seconds.clone()))?;
+        registry.register(Box::new(metrics.commit_queue_depth.clone()))?;
+        registry.register(Box::new(metrics.commit_failures.clone()))?;
+        registry.register(Box::new(metrics.commit_rejections.clone()))?;
+        registry.register(Box::new(metrics.resident_actors.clone()))?;
+        registry.register(Box::new(metrics.operations.clone()))?;
+        registry.register(Box::new(metrics.idempotent_replays.clone()))?;
+        Ok(metrics)
+    }
+}

@@ -1,0 +1,206 @@
+//! Storage boundary: the `Store` trait, column families (`Cf`), write
+//! operations (`WriteOp`) and the key layout. Only `store/rocks.rs` names
+//! RocksDB; the rest of the engine sees ordered byte maps and atomic batches.
+//!
+//! Key layout (format version 1):
+//! - `wallets`:     wallet id → `Wallet`
+//! - `ledger`:      wallet id ‖ seq (u64 big-endian) → `Entry`; one wallet's
+//!   history is one contiguous range, newest last
+//! - `idempotency`: scope ‖ 0x00 ‖ key → `IdempotencyRecord`
+//! - `customers`:   external customer id ‖ 0x00 ‖ wallet id → empty
+//! - `users`:       deposit-API user id → wallet id of the user's default wallet
+//! - `meta`:        `format_version` → u32
+
+pub mod codec;
+pub mod rocks;
+
+use crate::ids::WalletId;
+
+/// A column family: one keyspace with its own options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cf {
+    /// Wallet state by id.
+    Wallets,
+    /// Ledger entries by wallet id and sequence.
+    Ledger,
+    /// Idempotency records by scope and key.
+    Idempotency,
+    /// External customer id → wallet ids.
+    Customers,
+    /// Deposit-API user → default wallet id.
+    Users,
+    /// Store-wide facts such as the format version.
+    Meta,
+}
+
+impl Cf {
+    /// Every column family, in a fixed order.
+    pub const ALL: [Cf; 6] = [
+        Cf::Wallets,
+        Cf::Ledger,
+        Cf::Idempotency,
+        Cf::Customers,
+        Cf::Users,
+        Cf::Meta,
+    ];
+
+    /// The column family's name on disk.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cf::Wallets => "wallets",
+            Cf::Ledger => "ledger",
+            Cf::Idempotency => "idempotency",
+            Cf::Customers => "customers",
+            Cf::Users => "users",
+            Cf::Meta => "meta",
+        }
+    }
+}
+
+/// One write inside an atomic batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Sets `key` to `value`.
+    Put {
+        /// Column family.
+        cf: Cf,
+        /// Key bytes.
+        key: Vec<u8>,
+        /// Value bytes.
+        value: Vec<u8>,
+    },
+    /// Removes `key`.
+    Delete {
+        /// Column family.
+        cf: Cf,
+        /// Key bytes.
+        key: Vec<u8>,
+    },
+}
+
+/// Direction of a range scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Ascending keys.
+    Forward,
+    /// Descending keys.
+    Reverse,
+}
+
+/// A range scan inside one prefix. `start_exclusive` is a key already seen:
+/// the scan resumes strictly past it in the scan's direction.
+#[derive(Debug, Clone)]
+pub struct Scan<'a> {
+    /// Column family.
+    pub cf: Cf,
+    /// Only keys with this prefix are returned.
+    pub prefix: &'a [u8],
+    /// Resume strictly after (forward) or before (reverse) this key.
+    pub start_exclusive: Option<&'a [u8]>,
+    /// Scan direction.
+    pub direction: Direction,
+    /// At most this many pairs.
+    pub limit: usize,
+}
+
+/// A key/value pair read from the store.
+pub type Pair = (Vec<u8>, Vec<u8>);
+
+/// Storage failures. Messages may name paths and are for logs, never clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage backend: {0}")]
+    Backend(String),
+    #[error("corrupt record in {cf}: {reason}")]
+    Corrupt { cf: &'static str, reason: String },
+    #[error("data format version {found} is not supported (this build reads {supported})")]
+    FormatVersion { found: u32, supported: u32 },
+}
+
+/// An ordered, durable key/value store with atomic multi-key batches.
+pub trait Store: Send + Sync + 'static {
+    /// Reads one key.
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Reads up to `scan.limit` pairs of one prefix in key order.
+    fn scan(&self, scan: Scan<'_>) -> Result<Vec<Pair>, StoreError>;
+
+    /// Writes every op of every group in one atomic batch. With `sync`, it
+    /// returns only once the write-ahead log is on disk.
+    fn write(&self, groups: &[&[WriteOp]], sync: bool) -> Result<(), StoreError>;
+
+    /// Forces the write-ahead log to disk (the `buffered` mode's periodic sync).
+    fn sync_wal(&self) -> Result<(), StoreError>;
+
+    /// Numeric properties per column family, for metrics.
+    fn stats(&self) -> Vec<StoreStat>;
+}
+
+/// One numeric property of one column family (sizes, pending compaction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStat {
+    /// Column family name.
+    pub cf: &'static str,
+    /// Property name, ending in its unit.
+    pub name: &'static str,
+    /// Value.
+    pub value: u64,
+}
+
+/// Builds keys for the layout above.
+pub mod keys {
+    use super::WalletId;
+
+    /// Ledger key of `wallet` at `seq`.
+    pub fn ledger(wallet: &WalletId, seq: u64) -> Vec<u8> {
+        let mut key = Vec::with_capacity(WalletId::LEN + 8);
+        key.extend_from_slice(wallet.as_str().as_bytes());
+        key.extend_from_slice(&seq.to_be_bytes());
+        key
+    }
+
+    /// The prefix of every ledger key of `wallet`.
+    pub fn ledger_prefix(wallet: &WalletId) -> Vec<u8> {
+        wallet.as_str().as_bytes().to_vec()
+    }
+
+    /// Sequence number of a ledger key.
+    pub fn ledger_seq(key: &[u8]) -> Option<u64> {
+        let tail: [u8; 8] = key.get(WalletId::LEN..)?.try_into().ok()?;
+        Some(u64::from_be_bytes(tail))
+    }
+
+    /// Key of an idempotency record. The scope is a wallet id or `user/<id>`.
+    pub fn idempotency(scope: &str, key: &str) -> Vec<u8> {
+        joined(scope, key)
+    }
+
+    /// Customer index entry.
+    pub fn customer(external_customer_id: &str, wallet: &WalletId) -> Vec<u8> {
+        joined(external_customer_id, wallet.as_str())
+    }
+
+    /// Prefix of every index entry of one customer.
+    pub fn customer_prefix(external_customer_id: &str) -> Vec<u8> {
+        let mut key = external_customer_id.as_bytes().to_vec();
+        key.push(0);
+        key
+    }
+
+    /// The wallet id at the end of a customer index key.
+    pub fn customer_wallet(key: &[u8]) -> Option<WalletId> {
+        let split = key.iter().rposition(|b| *b == 0)?;
+        let text = std::str::from_utf8(key.get(split + 1..)?).ok()?;
+        WalletId::parse(text)
+    }
+
+    /// `a ‖ 0x00 ‖ b`. Client strings never contain NUL (the API refuses it),
+    /// so the separator cannot be forged.
+    fn joined(a: &str, b: &str) -> Vec<u8> {
+        let mut key = Vec::with_capacity(a.len() + 1 + b.len());
+        key.extend_from_slice(a.as_bytes());
+        key.push(0);
+        key.extend_from_slice(b.as_bytes());
+        key
+    }
+}

@@ -1,0 +1,394 @@
+//! Every bad input gets its documented status and code, names its field
+//! where there is one, and changes nothing.
+
+use crate::common::{data_dir, Server, KEY};
+
+struct Case {
+    method: &'static str,
+    path: String,
+    body: Option<String>,
+    status: u16,
+    code: &'static str,
+    field: Option<&'static str>,
+}
+
+fn case(
+    method: &'static str,
+    path: &str,
+    body: Option<&str>,
+    status: u16,
+    code: &'static str,
+    field: Option<&'static str>,
+) -> Case {
+    Case {
+        method,
+        path: path.to_owned(),
+        body: body.map(str::to_owned),
+        status,
+        code,
+        field,
+    }
+}
+
+#[test]
+fn bad_requests_get_their_documented_error_and_change_nothing() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let id = server.wallet("5", "1");
+    let debits = format!("/v1/wallets/{id}/debits");
+    let txns = format!("/v1/wallets/{id}/wallet-transactions");
+    let many_pairs: Vec<String> = (0..16)
+        .map(|i| format!(r#"{{"key":"k{i}","value":"v"}}"#))
+        .collect();
+    let many_pairs = format!(
+        r#"{{"type":"TOPUP","paid_credits":"1","metadata":[{}]}}"#,
+        many_pairs.join(",")
+    );
+    let long_value = format!(
+        r#"{{"credits":"1","metadata":{{"note":"{}"}}}}"#,
+        "x".repeat(300)
+    );
+    let unknown = "wal_01ARZ3NDEKTSV4RRFFQ69G5FAV";
+    let cases = vec![
+        case(
+            "POST",
+            &debits,
+            Some(r#"{"credits":"#),
+            400,
+            "invalid_json",
+            Some("credits"),
+        ),
+        case("POST", &debits, Some(""), 400, "invalid_json", None),
+        case(
+            "POST",
+            &debits,
+            Some(r#"{"credits":5}"#),
+            400,
+            "invalid_json",
+            Some("credits"),
+        ),
+        case(
+            "POST",
+            &debits,
+            Some(r#"{"credits":"1e3"}"#),
+            400,
+            "invalid_amount",
+            Some("credits"),
+        ),
+        case(
+            "POST",
+            &debits,
+            Some(r#"{"credits":"-1"}"#),
+            400,
+            "invalid_amount",
+            Some("credits"),
+        ),
+        case(
+            "POST",
+            &debits,
+            Some(r#"{"credits":" 1"}"#),
+            400,
+            "invalid_amount",
+            Some("credits"),
+        ),
+        case(
+            "POST",
+            &debits,
+            Some(r#"{"credits":"0.0000000001"}"#),
+            400,
+            "invalid_amount",
+            Some("credits"),
+        ),
+        case(
+            "POST",
+            &debits,
+            Some(r#"{"credits":"0"}"#),
+            400,
+            "invalid_amount",
+            Some("credits"),
+        ),
+        case(
+            "POST",
+            &debits,
+            Some(r#"{"credits":"1","extra":true}"#),
+            400,
+            "invalid_json",
+            None,
+        ),
+        case(
+            "POST",
+            &debits,
+            Some(&long_value),
+            400,
+            "invalid_field",
+            Some("metadata value"),
+        ),
+        case(
+            "POST",
+            &debits,
+            Some(r#"{"credits":"6.000000001"}"#),
+            402,
+            "insufficient_credits",
+            None,
+        ),
+        case(
+            "POST",
+            &txns,
+            Some(r#"{"type":"VOID","credits_to_void":"7"}"#),
+            402,
+            "insufficient_credits",
+            None,
+        ),
+        case(
+            "POST",
+            &txns,
+            Some(r#"{"type":"REFUND","paid_credits":"1"}"#),
+            400,
+            "invalid_field",
+            Some("type"),
+        ),
+        case(
+            "POST",
+            &txns,
+            Some(r#"{"type":"TOPUP"}"#),
+            400,
+            "invalid_amount",
+            Some("paid_credits"),
+        ),
+        case(
+            "POST",
+            &txns,
+            Some(r#"{"type":"TOPUP","paid_credits":"1.5e2"}"#),
+            400,
+            "invalid_amount",
+            Some("paid_credits"),
+        ),
+        case(
+            "POST",
+            &txns,
+            Some(r#"{"type":"TOPUP","granted_credits":-1}"#),
+            400,
+            "invalid_json",
+            Some("granted_credits"),
+        ),
+        case(
+            "POST",
+            &txns,
+            Some(r#"{"type":"VOID"}"#),
+            400,
+            "invalid_amount",
+            Some("credits_to_void"),
+        ),
+        case(
+            "POST",
+            &txns,
+            Some(&many_pairs),
+            400,
+            "invalid_field",
+            Some("metadata"),
+        ),
+        case(
+            "POST",
+            &format!("/v1/wallets/{unknown}/debits"),
+            Some(r#"{"credits":"1"}"#),
+            404,
+            "wallet_not_found",
+            None,
+        ),
+        case(
+            "POST",
+            "/v1/wallets/not-a-wallet/debits",
+            Some(r#"{"credits":"1"}"#),
+            404,
+            "wallet_not_found",
+            None,
+        ),
+        case(
+            "GET",
+            &format!("/v1/wallets/{unknown}"),
+            None,
+            404,
+            "wallet_not_found",
+            None,
+        ),
+        case(
+            "GET",
+            &format!("/v1/wallets/{unknown}/wallet-transactions"),
+            None,
+            404,
+            "wallet_not_found",
+            None,
+        ),
+        case(
+            "GET",
+            "/v1/nothing-here",
+            None,
+            404,
+            "route_not_found",
+            None,
+        ),
+        case(
+            "PATCH",
+            &format!("/v1/wallets/{id}"),
+            Some("{}"),
+            405,
+            "method_not_allowed",
+            None,
+        ),
+        case(
+            "GET",
+            "/v1/wallets",
+            None,
+            400,
+            "invalid_field",
+            Some("external_customer_id"),
+        ),
+        case(
+            "POST",
+            "/v1/wallets",
+            Some(r#"{"external_customer_id":"c","currency":"XYZ","rate_amount":"1"}"#),
+            400,
+            "invalid_field",
+            Some("currency"),
+        ),
+        case(
+            "POST",
+            "/v1/wallets",
+            Some(r#"{"external_customer_id":"c","currency":"usd","rate_amount":"1"}"#),
+            400,
+            "invalid_field",
+            Some("currency"),
+        ),
+        case(
+            "POST",
+            "/v1/wallets",
+            Some(r#"{"external_customer_id":"c","currency":"USD","rate_amount":"0"}"#),
+            400,
+            "invalid_amount",
+            Some("rate_amount"),
+        ),
+        case(
+            "POST",
+            "/v1/wallets",
+            Some(r#"{"external_customer_id":"","currency":"USD","rate_amount":"1"}"#),
+            400,
+            "invalid_field",
+            Some("external_customer_id"),
+        ),
+        case(
+            "POST",
+            "/v1/wallets",
+            Some(r#"{"currency":"USD","rate_amount":"1"}"#),
+            400,
+            "invalid_json",
+            None,
+        ),
+        case(
+            "POST",
+            "/v1/wallets",
+            Some(
+                r#"{"external_customer_id":"c","currency":"USD","rate_amount":"1","paid_credits":"1.0000000001"}"#,
+            ),
+            400,
+            "invalid_amount",
+            Some("paid_credits"),
+        ),
+        case(
+            "POST",
+            "/v1/user/balance/deposit",
+            Some(r#"{"user":"u","amount":"10.001"}"#),
+            400,
+            "invalid_amount",
+            Some("amount"),
+        ),
+        case(
+            "POST",
+            "/v1/user/balance/deposit",
+            Some(r#"{"user":"u","amount":10}"#),
+            400,
+            "invalid_json",
+            Some("amount"),
+        ),
+        case(
+            "GET",
+            "/v1/user/balance",
+            None,
+            400,
+            "invalid_field",
+            Some("user"),
+        ),
+    ];
+    let before = server.get_wallet(&id);
+    for case in &cases {
+        let reply = server.call(case.method, &case.path, case.body.as_deref(), None);
+        let label = format!("{} {} {:?}", case.method, case.path, case.body);
+        assert_eq!(reply.status, case.status, "{label}: {:?}", reply.body);
+        assert_eq!(reply.code(), case.code, "{label}");
+        assert_eq!(reply.body["error"]["field"].as_str(), case.field, "{label}");
+        assert!(
+            !reply.body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .is_empty(),
+            "{label}"
+        );
+    }
+    assert_eq!(
+        server.get_wallet(&id),
+        before,
+        "no bad request changed the wallet"
+    );
+    let list = server.call("GET", "/v1/wallets?external_customer_id=c", None, None);
+    assert_eq!(
+        list.body["data"].as_array().map(Vec::len),
+        Some(0),
+        "no bad create made a wallet"
+    );
+    server.assert_ledger_matches_balance(&id);
+}
+
+#[test]
+fn auth_body_size_and_headers_are_enforced() {
+    let dir = data_dir();
+    let server = Server::start_with(dir.path(), &[("TALLY_BODY_LIMIT_BYTES", "1024")]);
+    let id = server.wallet("5", "0");
+    let debits = format!("/v1/wallets/{id}/debits");
+    let body = r#"{"credits":"1"}"#;
+    let missing = server.raw("POST", &debits, Some(body), &[], None);
+    assert_eq!((missing.status, missing.code()), (401, "unauthorized"));
+    let wrong = server.raw(
+        "POST",
+        &debits,
+        Some(body),
+        &[("Authorization", "Bearer wrong-key")],
+        None,
+    );
+    assert_eq!((wrong.status, wrong.code()), (401, "unauthorized"));
+    let basic = server.raw(
+        "POST",
+        &debits,
+        Some(body),
+        &[("Authorization", &format!("Basic {KEY}"))],
+        None,
+    );
+    assert_eq!(basic.status, 401);
+    let big = format!(
+        r#"{{"credits":"1","metadata":{{"note":"{}"}}}}"#,
+        "x".repeat(2000)
+    );
+    let too_big = server.call("POST", &debits, Some(&big), None);
+    assert_eq!((too_big.status, too_big.code()), (413, "payload_too_large"));
+    let long_key = "k".repeat(256);
+    let bad_key = server.call("POST", &debits, Some(body), Some(&long_key));
+    assert_eq!(
+        (bad_key.status, bad_key.code()),
+        (400, "invalid_idempotency_key")
+    );
+    assert_eq!(server.get_wallet(&id)["sequence"], 1);
+    // Health and metrics need no key.
+    let health = server.raw("GET", "/health", None, &[], None);
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body["status"], "ok");
+    let metrics = server.raw("GET", "/metrics", None, &[], None);
+    assert_eq!(metrics.status, 200);
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests: each starts the real `tally` binary on 127.0.0.1 with a
+//! temp data folder and talks HTTP to it. One test binary, one module per
+//! feature.
+
+mod common;
+
+mod concurrency;
+mod crash;
+mod deposits;
+mod errors;
+mod idempotency;
+mod ledger;
+mod wallets;
