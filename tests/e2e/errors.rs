@@ -113,7 +113,7 @@ fn bad_requests_get_their_documented_error_and_change_nothing() {
             Some(r#"{"credits":"1","extra":true}"#),
             400,
             "invalid_json",
-            None,
+            Some("extra"),
         ),
         case(
             "POST",
