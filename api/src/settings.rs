@@ -126,7 +126,7 @@ impl Settings {
                 "must be an address such as 127.0.0.1:8080",
             ));
         }
-        if self.api_key.len() > 0 && self.api_key.len() < 16 {
+        if !self.api_key.is_empty() && self.api_key.len() < 16 {
             return Err(invalid("api_key", "must be at least 16 characters"));
         }
         self.user_wallet_currency()?;

@@ -86,7 +86,7 @@ pub(crate) enum Answer<T> {
 #[rtype(result = "()")]
 pub(crate) struct Execute {
     pub(crate) job: Arc<Job>,
-    pub(crate) reply: oneshot::Sender<Answer<Receipt>>,
+    pub(crate) reply: ReceiptReply,
 }
 
 /// Reads the wallet as of the actor's last durable change.
@@ -94,6 +94,17 @@ pub(crate) struct Execute {
 #[rtype(result = "()")]
 pub(crate) struct Inspect {
     pub(crate) reply: oneshot::Sender<Answer<Wallet>>,
+}
+
+/// Where a reply to an `Execute` goes.
+type ReceiptReply = oneshot::Sender<Answer<Receipt>>;
+
+/// What a command leads to.
+enum Decision {
+    /// Answer from an idempotency record; nothing to write.
+    Replay(Receipt),
+    /// A new entry to make durable.
+    Apply(Arc<Entry>),
 }
 
 /// A key whose entry is pending or recent: answered from memory.
@@ -225,45 +236,30 @@ impl WalletActor {
         });
     }
 
-    /// Runs one command; returns what to reply now, or None when the reply
-    /// travels with the commit.
-    fn execute(
-        &mut self,
-        job: &Job,
-        reply: oneshot::Sender<Answer<Receipt>>,
-    ) -> Option<(oneshot::Sender<Answer<Receipt>>, Result<Receipt, Error>)> {
-        if let Err(error) = self.reload_if_failed() {
-            return Some((reply, Err(error)));
-        }
+    /// Decides a command: an answer from the idempotency record, or a new
+    /// ledger entry to commit.
+    fn decide(&mut self, job: &Job) -> Result<Decision, Error> {
+        self.reload_if_failed()?;
         if let Some(check) = &job.key {
-            match self.lookup_key(check) {
-                Err(error) => return Some((reply, Err(error))),
-                Ok(Some((fingerprint, _))) if fingerprint != check.fingerprint => {
-                    return Some((reply, Err(Error::IdempotencyKeyReused)));
+            if let Some((fingerprint, entry)) = self.lookup_key(check)? {
+                if fingerprint != check.fingerprint {
+                    return Err(Error::IdempotencyKeyReused);
                 }
-                Ok(Some((_, entry))) => {
-                    self.shared.metrics.idempotent_replays.inc();
-                    return Some((reply, Ok(self.receipt(entry, true))));
-                }
-                Ok(None) => {}
+                self.shared.metrics.idempotent_replays.inc();
+                return Ok(Decision::Replay(self.receipt(entry, true)));
             }
         }
         let now_ms = self.shared.clock.now_ms();
         let key = job.key.as_ref().map(|check| check.key.clone());
-        let entry = match self
+        let entry = self
             .wallet
-            .apply(TxnId::generate(now_ms), &job.command, key, now_ms)
-        {
-            Ok(entry) => Arc::new(entry),
-            Err(refusal) => return Some((reply, Err(Error::Rejected(refusal)))),
-        };
-        self.commit(job, entry, reply);
-        None
+            .apply(TxnId::generate(now_ms), &job.command, key, now_ms)?;
+        Ok(Decision::Apply(Arc::new(entry)))
     }
 
     /// Advances the wallet to `entry` and queues its durable write; rolls the
     /// wallet back if the queue refuses it.
-    fn commit(&mut self, job: &Job, entry: Arc<Entry>, reply: oneshot::Sender<Answer<Receipt>>) {
+    fn commit(&mut self, job: &Job, entry: Arc<Entry>, reply: ReceiptReply) {
         let previous = (self.wallet.balance, self.wallet.seq);
         self.wallet.advance(&entry);
         let mut ops = Vec::with_capacity(3);
@@ -357,8 +353,10 @@ impl Handler<Execute> for WalletActor {
             return;
         }
         self.last_used = Instant::now();
-        if let Some((reply, result)) = self.execute(&message.job, message.reply) {
-            self.reply_in_order(reply, result);
+        match self.decide(&message.job) {
+            Ok(Decision::Apply(entry)) => self.commit(&message.job, entry, message.reply),
+            Ok(Decision::Replay(receipt)) => self.reply_in_order(message.reply, Ok(receipt)),
+            Err(error) => self.reply_in_order(message.reply, Err(error)),
         }
     }
 }
