@@ -37,8 +37,19 @@ pub(crate) struct Shared {
     pub(crate) metrics: EngineMetrics,
     pub(crate) mailbox_capacity: usize,
     pub(crate) idle_timeout: Duration,
+    /// Idempotency records older than this are treated as gone (and are
+    /// pruned at compaction), so a key's lifetime does not depend on when
+    /// RocksDB happens to compact.
+    pub(crate) idempotency_ttl_ms: i64,
     /// Idempotency keys remembered in memory per actor, beyond pending ones.
     pub(crate) recent_keys_max: usize,
+}
+
+impl Shared {
+    /// Whether a record made at `created_at_ms` has outlived the TTL.
+    pub(crate) fn idempotency_expired(&self, created_at_ms: i64) -> bool {
+        self.clock.now_ms().saturating_sub(created_at_ms) > self.idempotency_ttl_ms
+    }
 }
 
 /// The result of a change: the ledger entry it wrote (or, for a replay, the
@@ -170,13 +181,19 @@ impl WalletActor {
     /// The entry a key already produced, from memory or disk.
     fn lookup_key(&self, check: &KeyCheck) -> Result<Option<(Fingerprint, Arc<Entry>)>, Error> {
         if let Some(recent) = self.recent.get(&check.record_key) {
+            if self.shared.idempotency_expired(recent.entry.created_at_ms) {
+                return Ok(None);
+            }
             return Ok(Some((recent.fingerprint, Arc::clone(&recent.entry))));
         }
         let store = self.shared.store.as_ref();
         let Some(bytes) = store.get(Cf::Idempotency, &check.record_key)? else {
             return Ok(None);
         };
-        let (record, _) = idempotency::decode(&bytes)?;
+        let (record, created_at_ms) = idempotency::decode(&bytes)?;
+        if self.shared.idempotency_expired(created_at_ms) {
+            return Ok(None);
+        }
         let entry = load_entry(store, &record.wallet_id, record.seq)?;
         Ok(Some((record.fingerprint, Arc::new(entry))))
     }
@@ -192,8 +209,16 @@ impl WalletActor {
         while self.recent_order.len() > self.shared.recent_keys_max {
             match self.recent_order.front() {
                 Some((_, seq)) if *seq <= durable => {
-                    if let Some((key, _)) = self.recent_order.pop_front() {
-                        self.recent.remove(&key);
+                    if let Some((key, seq)) = self.recent_order.pop_front() {
+                        // The key may since have been reused (after its TTL)
+                        // by a newer, possibly pending entry: keep that one.
+                        if self
+                            .recent
+                            .get(&key)
+                            .is_some_and(|recent| recent.entry.seq == seq)
+                        {
+                            self.recent.remove(&key);
+                        }
                     }
                 }
                 _ => break,

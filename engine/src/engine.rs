@@ -74,6 +74,9 @@ pub enum OpenError {
     Io(#[from] std::io::Error),
 }
 
+/// Wraps the store (e.g. to inject faults in tests).
+pub type StoreLayer = Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store>>;
+
 /// A created (or replayed) wallet.
 #[derive(Debug, Clone)]
 pub struct Created {
@@ -112,6 +115,17 @@ impl Engine {
         clock: Arc<dyn Clock>,
         registry: &prometheus::Registry,
     ) -> Result<Engine, OpenError> {
+        Engine::open_layered(config, clock, registry, None)
+    }
+
+    /// As [`Engine::open`], with `layer` wrapped around the RocksDB store:
+    /// the hook fault-injection tests use to make writes fail.
+    pub fn open_layered(
+        config: EngineConfig,
+        clock: Arc<dyn Clock>,
+        registry: &prometheus::Registry,
+        layer: Option<StoreLayer>,
+    ) -> Result<Engine, OpenError> {
         let metrics = EngineMetrics::register(registry)?;
         let ttl_ms = i64::try_from(config.idempotency_ttl.as_millis()).unwrap_or(i64::MAX);
         let filter_clock = Arc::clone(&clock);
@@ -129,7 +143,10 @@ impl Engine {
             durability: config.durability,
             buffered_sync_interval: config.buffered_sync_interval,
         };
-        let dyn_store: Arc<dyn Store> = store.clone();
+        let mut dyn_store: Arc<dyn Store> = store.clone();
+        if let Some(layer) = layer {
+            dyn_store = layer(dyn_store);
+        }
         let (commit, writer) =
             CommitWriter::start(Arc::clone(&dyn_store), commit_config, metrics.clone())?;
         let shared = Arc::new(Shared {
@@ -139,6 +156,7 @@ impl Engine {
             metrics,
             mailbox_capacity: config.mailbox_capacity,
             idle_timeout: config.actor_idle_timeout,
+            idempotency_ttl_ms: ttl_ms,
             recent_keys_max: config.recent_keys_max,
         });
         let router = Router::new(config.shards, Arc::clone(&shared));
@@ -158,6 +176,12 @@ impl Engine {
     /// The engine's settings.
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// Compacts every column family now, which also prunes expired
+    /// idempotency records (normally RocksDB does this in the background).
+    pub fn compact(&self) -> Result<(), Error> {
+        Ok(self.store.compact()?)
     }
 
     /// Storage statistics for metrics.
@@ -190,14 +214,17 @@ impl Engine {
     }
 
     async fn replay_creation(&self, check: &KeyCheck) -> Result<Option<Created>, Error> {
-        let Some(bytes) = self.store.get(Cf::Idempotency, &check.record_key)? else {
+        let Some(bytes) = self.shared.store.get(Cf::Idempotency, &check.record_key)? else {
             return Ok(None);
         };
-        let (record, _) = idempotency::decode(&bytes)?;
+        let (record, created_at_ms) = idempotency::decode(&bytes)?;
+        if self.shared.idempotency_expired(created_at_ms) {
+            return Ok(None);
+        }
         if record.fingerprint != check.fingerprint {
             return Err(Error::IdempotencyKeyReused);
         }
-        let entry = load_entry(self.store.as_ref(), &record.wallet_id, record.seq)?;
+        let entry = load_entry(self.shared.store.as_ref(), &record.wallet_id, record.seq)?;
         let mut wallet = self.wallet(&record.wallet_id).await?;
         // The original response showed the wallet as its opening entry left it.
         wallet.balance = entry.after;
@@ -279,7 +306,7 @@ impl Engine {
         for _ in 0..RETRIES_MAX {
             let Some(addr) = self.router.resident(id) else {
                 // No actor means no pending writes: disk is current.
-                return load_wallet(self.store.as_ref(), id)?.ok_or(Error::WalletNotFound);
+                return load_wallet(self.shared.store.as_ref(), id)?.ok_or(Error::WalletNotFound);
             };
             let (reply, answer) = oneshot::channel();
             match addr.try_send(Inspect { reply }) {
@@ -301,7 +328,7 @@ impl Engine {
         limit: usize,
     ) -> Result<Vec<Wallet>, Error> {
         let prefix = keys::customer_prefix(external_customer_id);
-        let pairs = self.store.scan(Scan {
+        let pairs = self.shared.store.scan(Scan {
             cf: Cf::Customers,
             prefix: &prefix,
             start_exclusive: None,
@@ -411,7 +438,7 @@ impl Engine {
     }
 
     fn user_wallet_id(&self, user: &str) -> Result<Option<WalletId>, Error> {
-        let Some(bytes) = self.store.get(Cf::Users, user.as_bytes())? else {
+        let Some(bytes) = self.shared.store.get(Cf::Users, user.as_bytes())? else {
             return Ok(None);
         };
         let id: WalletId = codec::decode(Cf::Users.name(), &bytes)?;
@@ -453,10 +480,10 @@ impl Engine {
         limit: usize,
     ) -> Result<Page, Error> {
         assert!(limit > 0, "a page holds at least one entry");
-        let wallet = load_wallet(self.store.as_ref(), id)?.ok_or(Error::WalletNotFound)?;
+        let wallet = load_wallet(self.shared.store.as_ref(), id)?.ok_or(Error::WalletNotFound)?;
         let prefix = keys::ledger_prefix(id);
         let start = before_seq.map(|seq| keys::ledger(id, seq));
-        let pairs = self.store.scan(Scan {
+        let pairs = self.shared.store.scan(Scan {
             cf: Cf::Ledger,
             prefix: &prefix,
             start_exclusive: start.as_deref(),

@@ -22,7 +22,7 @@ pub mod wallet;
 pub use actor::Receipt;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use commit::Durability;
-pub use engine::{Created, Engine, EngineConfig, OpenError, Page};
+pub use engine::{Created, Engine, EngineConfig, OpenError, Page, StoreLayer};
 pub use error::Error;
 pub use ids::{TxnId, WalletId};
 pub use money::{Credits, Currency};

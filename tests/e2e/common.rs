@@ -190,6 +190,24 @@ impl Server {
         })
     }
 
+    /// The value of an unlabelled metric from `/metrics`.
+    pub(crate) fn metric(&self, name: &str) -> Option<f64> {
+        let text = self
+            .agent
+            .get(&format!("{}/metrics", self.base))
+            .call()
+            .ok()?
+            .into_string()
+            .ok()?;
+        text.lines().find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+    }
+
     /// Creates a USD wallet at rate 1 and returns its id.
     pub(crate) fn wallet(&self, paid: &str, granted: &str) -> String {
         let body = format!(

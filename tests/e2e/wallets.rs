@@ -145,3 +145,28 @@ fn a_restart_keeps_every_balance_and_ledger_entry() {
         server.assert_ledger_matches_balance(id);
     }
 }
+
+#[test]
+fn idle_wallet_actors_leave_memory_and_come_back_from_disk() {
+    let dir = data_dir();
+    let server = Server::start_with(dir.path(), &[("TALLY_ACTOR_IDLE_TIMEOUT_MS", "100")]);
+    let id = server.wallet("10", "0");
+    let path = format!("/v1/wallets/{id}/debits");
+    let first = server.call("POST", &path, Some(r#"{"credits":"1"}"#), Some("k1"));
+    assert_eq!(first.status, 201);
+    assert_eq!(server.metric("tally_wallet_actors_resident"), Some(1.0));
+    // Wait (bounded) for the idle actor to retire; no fixed sleep.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.metric("tally_wallet_actors_resident") != Some(0.0) {
+        assert!(std::time::Instant::now() < deadline, "actor never retired");
+        std::thread::yield_now();
+    }
+    // A fresh actor loads the wallet and its idempotency records from disk.
+    let replay = server.call("POST", &path, Some(r#"{"credits":"1"}"#), Some("k1"));
+    assert!(replay.replayed);
+    assert_eq!(replay.body, first.body);
+    let next = server.call("POST", &path, Some(r#"{"credits":"2"}"#), None);
+    assert_eq!(next.body["sequence"], 3);
+    assert_eq!(next.body["balance"]["paid_credits"], "7");
+    server.assert_ledger_matches_balance(&id);
+}

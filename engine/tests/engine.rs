@@ -1,0 +1,208 @@
+//! Engine tests over a real RocksDB in a temp folder, inside an actix
+//! System: storage write failures (injected through the store layer hook),
+//! idempotency expiry on a manual clock, and pipelined commits.
+
+use engine::store::{Scan, Store, StoreError, StoreStat, WriteOp};
+use engine::{
+    Command, Credits, Currency, Durability, Engine, EngineConfig, Error, ManualClock, NewWallet,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Passes everything through, except that the next `fail_writes` writes fail.
+struct FaultyStore {
+    inner: Arc<dyn Store>,
+    fail_writes: Arc<AtomicUsize>,
+}
+
+impl Store for FaultyStore {
+    fn get(&self, cf: engine::store::Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(cf, key)
+    }
+    fn scan(&self, scan: Scan<'_>) -> Result<Vec<engine::store::Pair>, StoreError> {
+        self.inner.scan(scan)
+    }
+    fn write(&self, groups: &[&[WriteOp]], sync: bool) -> Result<(), StoreError> {
+        let failing = self
+            .fail_writes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(StoreError::Backend("injected write failure".into()));
+        }
+        self.inner.write(groups, sync)
+    }
+    fn sync_wal(&self) -> Result<(), StoreError> {
+        self.inner.sync_wal()
+    }
+    fn stats(&self) -> Vec<StoreStat> {
+        self.inner.stats()
+    }
+}
+
+fn config(dir: &std::path::Path) -> EngineConfig {
+    EngineConfig {
+        data_dir: dir.to_owned(),
+        shards: 2,
+        durability: Durability::Sync,
+        buffered_sync_interval: Duration::from_millis(100),
+        commit_queue_capacity: 1024,
+        commit_group_max: 256,
+        mailbox_capacity: 1024,
+        actor_idle_timeout: Duration::from_secs(60),
+        idempotency_ttl: Duration::from_secs(3600),
+        recent_keys_max: 16,
+        user_wallet_currency: Currency::parse("USD").expect("known"),
+        user_wallet_rate: rust_decimal::Decimal::ONE,
+    }
+}
+
+fn credits(text: &str) -> Credits {
+    Credits::parse(text).expect("valid")
+}
+
+fn debit(amount: &str) -> Command {
+    Command::Debit {
+        credits: credits(amount),
+        metadata: Vec::new(),
+    }
+}
+
+async fn new_wallet(engine: &Engine, paid: &str) -> engine::WalletId {
+    let spec = NewWallet {
+        external_customer_id: "cus".into(),
+        name: None,
+        currency: Currency::parse("USD").expect("known"),
+        rate_amount: rust_decimal::Decimal::ONE,
+        paid_credits: credits(paid),
+        granted_credits: Credits::ZERO,
+    };
+    engine
+        .create_wallet(spec, None)
+        .await
+        .expect("created")
+        .wallet
+        .id
+}
+
+#[actix_rt::test]
+async fn a_failed_write_fails_its_requests_and_state_is_reloaded_from_disk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fail_writes = Arc::new(AtomicUsize::new(0));
+    let layer_fail = Arc::clone(&fail_writes);
+    let layer: engine::engine::StoreLayer = Box::new(move |inner| {
+        Arc::new(FaultyStore {
+            inner,
+            fail_writes: layer_fail,
+        })
+    });
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let registry = prometheus::Registry::new();
+    let engine =
+        Engine::open_layered(config(dir.path()), clock, &registry, Some(layer)).expect("opens");
+    let id = new_wallet(&engine, "10").await;
+
+    // Several pipelined debits; the first write fails.
+    fail_writes.store(1, Ordering::SeqCst);
+    let attempts = (0..6).map(|i| engine.execute(&id, debit("1"), Some(format!("k{i}"))));
+    let results = futures_util::future::join_all(attempts).await;
+    let failed = results
+        .iter()
+        .filter(|result| matches!(result, Err(Error::Unavailable(_))))
+        .count();
+    let succeeded = results.iter().filter(|result| result.is_ok()).count();
+    assert!(
+        failed >= 1,
+        "the failed group answered with errors: {results:?}"
+    );
+    assert_eq!(failed + succeeded, results.len(), "{results:?}");
+
+    // Memory is not ahead of disk: balance and sequence count only durable debits.
+    let wallet = engine.wallet(&id).await.expect("wallet");
+    let expected_paid = 10 - succeeded as i64;
+    assert_eq!(wallet.balance.paid, credits(&expected_paid.to_string()));
+    assert_eq!(wallet.seq, 1 + succeeded as u64);
+    let page = engine.transactions(&id, None, 100).expect("ledger");
+    assert_eq!(page.entries.len() as u64, wallet.seq);
+
+    // Serving again; a key whose request failed was not recorded and applies now.
+    let failed_key = results
+        .iter()
+        .position(|result| result.is_err())
+        .map(|i| format!("k{i}"))
+        .expect("one failed");
+    let retry = engine
+        .execute(&id, debit("1"), Some(failed_key))
+        .await
+        .expect("retry succeeds");
+    assert!(!retry.replayed);
+    assert_eq!(retry.entry.seq, wallet.seq + 1);
+    engine.shutdown();
+}
+
+#[actix_rt::test]
+async fn idempotency_keys_expire_after_their_ttl() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let registry = prometheus::Registry::new();
+    let engine = Engine::open(config(dir.path()), clock.clone(), &registry).expect("opens");
+    let id = new_wallet(&engine, "10").await;
+    let first = engine
+        .execute(&id, debit("1"), Some("once".into()))
+        .await
+        .expect("debit");
+    let replay = engine
+        .execute(&id, debit("1"), Some("once".into()))
+        .await
+        .expect("replay");
+    assert!(replay.replayed);
+    assert_eq!(replay.entry.txn_id, first.entry.txn_id);
+    // 59 minutes later the key still guards; after the hour it is free again.
+    clock.advance(59 * 60 * 1000);
+    assert!(
+        engine
+            .execute(&id, debit("1"), Some("once".into()))
+            .await
+            .expect("replay")
+            .replayed
+    );
+    clock.advance(2 * 60 * 1000);
+    engine.compact().expect("compacts");
+    let fresh = engine
+        .execute(&id, debit("1"), Some("once".into()))
+        .await
+        .expect("applies");
+    assert!(!fresh.replayed);
+    assert_eq!(fresh.entry.seq, 3);
+    engine.shutdown();
+}
+
+#[actix_rt::test]
+async fn pipelined_debits_on_one_wallet_each_get_their_own_durable_reply() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = prometheus::Registry::new();
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let engine = Engine::open(config(dir.path()), clock, &registry).expect("opens");
+    let id = new_wallet(&engine, "100").await;
+    let debits = (0..100).map(|_| engine.execute(&id, debit("0.5"), None));
+    let results = futures_util::future::join_all(debits).await;
+    let mut seqs: Vec<u64> = results
+        .into_iter()
+        .map(|r| r.expect("debit").entry.seq)
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (2..=101).collect::<Vec<u64>>());
+    let wallet = engine.wallet(&id).await.expect("wallet");
+    assert_eq!(wallet.balance.paid, credits("50"));
+    // Replies were sent only after durable writes, so the ledger on disk has them all.
+    assert_eq!(
+        engine
+            .transactions(&id, None, 1000)
+            .expect("ledger")
+            .entries
+            .len(),
+        101
+    );
+    engine.shutdown();
+}
