@@ -4,6 +4,11 @@
 
 .PHONY: run test bench prerequisites
 
+# Build output is shared by every clone on this machine (and by CI), so a
+# second checkout does not rebuild RocksDB. Override to use ./target.
+CARGO_TARGET_DIR ?= $(HOME)/.cache/tally-target
+export CARGO_TARGET_DIR
+
 prerequisites:
 	@scripts/prerequisites.sh
 
