@@ -170,3 +170,16 @@ fn idle_wallet_actors_leave_memory_and_come_back_from_disk() {
     assert_eq!(next.body["balance"]["paid_credits"], "7");
     server.assert_ledger_matches_balance(&id);
 }
+
+#[test]
+fn buffered_durability_serves_and_keeps_changes_across_a_graceful_restart() {
+    let dir = data_dir();
+    let server = Server::start_with(dir.path(), &[("TALLY_DURABILITY", "buffered")]);
+    let id = server.wallet("3", "0");
+    let reply = server.call("POST", &format!("/v1/wallets/{id}/debits"), Some(r#"{"credits":"1.25"}"#), None);
+    assert_eq!(reply.status, 201);
+    assert_eq!(server.terminate(), Some(0));
+    let server = Server::start(dir.path());
+    assert_eq!(server.get_wallet(&id)["balance"]["paid_credits"], "1.75");
+    server.assert_ledger_matches_balance(&id);
+}
