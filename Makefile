@@ -20,6 +20,8 @@ run: prerequisites
 test: prerequisites
 	cargo test --workspace
 
-# The benchmark harness (release build).
+# The benchmark harness: release build of the whole workspace (one feature set,
+# so RocksDB is built once), then every scenario beside its baseline.
 bench: prerequisites
-	cargo run --release -p bench
+	cargo build --release --workspace
+	$(CARGO_TARGET_DIR)/release/bench

@@ -176,7 +176,12 @@ fn buffered_durability_serves_and_keeps_changes_across_a_graceful_restart() {
     let dir = data_dir();
     let server = Server::start_with(dir.path(), &[("TALLY_DURABILITY", "buffered")]);
     let id = server.wallet("3", "0");
-    let reply = server.call("POST", &format!("/v1/wallets/{id}/debits"), Some(r#"{"credits":"1.25"}"#), None);
+    let reply = server.call(
+        "POST",
+        &format!("/v1/wallets/{id}/debits"),
+        Some(r#"{"credits":"1.25"}"#),
+        None,
+    );
     assert_eq!(reply.status, 201);
     assert_eq!(server.terminate(), Some(0));
     let server = Server::start(dir.path());
