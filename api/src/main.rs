@@ -21,6 +21,14 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API (the default).
     Serve,
+    /// Recompute every wallet from its ledger in a data folder no server has
+    /// open, and check idempotency records and indexes. Exit code 0 only when
+    /// everything agrees. For a running server use GET /v1/admin/verify.
+    Verify {
+        /// The data folder (default: the configured data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +45,33 @@ fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let listener = api::server::bind(&settings)?;
             actix_web::rt::System::new().block_on(api::server::run(settings, listener))?;
+        }
+        Command::Verify { data_dir } => {
+            let data_dir = data_dir.unwrap_or(settings.data_dir);
+            let report = engine::Engine::verify_data_dir(&data_dir).with_context(|| {
+                format!(
+                    "verifying {} (is a server running on it?)",
+                    data_dir.display()
+                )
+            })?;
+            for mismatch in &report.mismatches {
+                println!("MISMATCH {mismatch}");
+            }
+            println!(
+                "verified {} wallets, {} ledger entries, {} idempotency records, {} index entries: {}",
+                report.wallets,
+                report.entries,
+                report.idempotency_records,
+                report.index_entries,
+                if report.is_clean() {
+                    "all consistent".to_owned()
+                } else {
+                    format!("{} mismatches", report.mismatches.len())
+                }
+            );
+            if !report.is_clean() {
+                std::process::exit(1);
+            }
         }
     }
     Ok(())

@@ -184,6 +184,30 @@ impl Engine {
         Ok(self.store.compact()?)
     }
 
+    /// Recomputes every wallet from its ledger over a consistent snapshot,
+    /// while the engine keeps serving.
+    pub fn verify(&self) -> Result<crate::verify::Report, Error> {
+        Ok(crate::verify::verify(
+            self.shared.store.snapshot().as_ref(),
+        )?)
+    }
+
+    /// Verifies a data folder that no server has open (`tally verify`).
+    pub fn verify_data_dir(data_dir: &std::path::Path) -> Result<crate::verify::Report, Error> {
+        if !data_dir.join("CURRENT").exists() {
+            return Err(
+                StoreError::Backend(format!("{} holds no Tally data", data_dir.display())).into(),
+            );
+        }
+        let options = RocksOptions {
+            idempotency_expired: Arc::new(|_: &[u8]| false),
+        };
+        let store = RocksStore::open(data_dir, options)?;
+        let snapshot = store.snapshot();
+        let report = crate::verify::verify(snapshot.as_ref())?;
+        Ok(report)
+    }
+
     /// Storage statistics for metrics.
     pub fn store_stats(&self) -> Vec<crate::store::StoreStat> {
         self.store.stats()

@@ -4,7 +4,8 @@
 //! Layout: `money` and `wallet` are pure rules; `actor` and `router` give each
 //! wallet a mailbox on a shard thread; `commit` is the single writer that
 //! makes changes durable in groups; `store` is the RocksDB boundary; `engine`
-//! is the facade the API calls. This crate knows nothing of HTTP or JSON.
+//! is the facade the API calls; `verify` recomputes everything from the
+//! ledger. This crate knows nothing of HTTP or JSON.
 
 pub mod actor;
 pub mod clock;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod money;
 mod router;
 pub mod store;
+pub mod verify;
 pub mod wallet;
 
 pub use actor::Receipt;

@@ -2,7 +2,7 @@
 //! System: storage write failures (injected through the store layer hook),
 //! idempotency expiry on a manual clock, and pipelined commits.
 
-use engine::store::{Scan, Store, StoreError, StoreStat, WriteOp};
+use engine::store::{ReadView, Scan, Store, StoreError, StoreStat, WriteOp};
 use engine::{
     Command, Credits, Currency, Durability, Engine, EngineConfig, Error, ManualClock, NewWallet,
 };
@@ -16,12 +16,18 @@ struct FaultyStore {
     fail_writes: Arc<AtomicUsize>,
 }
 
-impl Store for FaultyStore {
+impl ReadView for FaultyStore {
     fn get(&self, cf: engine::store::Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.get(cf, key)
     }
     fn scan(&self, scan: Scan<'_>) -> Result<Vec<engine::store::Pair>, StoreError> {
         self.inner.scan(scan)
+    }
+}
+
+impl Store for FaultyStore {
+    fn snapshot(&self) -> Box<dyn ReadView + '_> {
+        self.inner.snapshot()
     }
     fn write(&self, groups: &[&[WriteOp]], sync: bool) -> Result<(), StoreError> {
         let failing = self
@@ -138,6 +144,9 @@ async fn a_failed_write_fails_its_requests_and_state_is_reloaded_from_disk() {
         .expect("retry succeeds");
     assert!(!retry.replayed);
     assert_eq!(retry.entry.seq, wallet.seq + 1);
+    let report = engine.verify().expect("verifies");
+    assert!(report.is_clean(), "{:?}", report.mismatches);
+    assert_eq!(report.wallets, 1);
     engine.shutdown();
 }
 
@@ -203,6 +212,68 @@ async fn pipelined_debits_on_one_wallet_each_get_their_own_durable_reply() {
             .entries
             .len(),
         101
+    );
+    engine.shutdown();
+}
+
+#[actix_rt::test]
+async fn verify_finds_a_balance_that_disagrees_with_its_ledger() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = prometheus::Registry::new();
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let fail_writes = Arc::new(AtomicUsize::new(0));
+    let inner_slot: Arc<std::sync::Mutex<Option<Arc<dyn Store>>>> = Arc::default();
+    let slot = Arc::clone(&inner_slot);
+    let layer: engine::engine::StoreLayer = Box::new(move |inner| {
+        *slot.lock().expect("slot") = Some(Arc::clone(&inner));
+        Arc::new(FaultyStore { inner, fail_writes })
+    });
+    let engine =
+        Engine::open_layered(config(dir.path()), clock, &registry, Some(layer)).expect("opens");
+    let id = new_wallet(&engine, "10").await;
+    engine
+        .execute(&id, debit("2.5"), Some("k".into()))
+        .await
+        .expect("debit");
+    let clean = engine.verify().expect("verifies");
+    assert!(clean.is_clean(), "{:?}", clean.mismatches);
+    assert_eq!(
+        (
+            clean.wallets,
+            clean.entries,
+            clean.idempotency_records,
+            clean.index_entries
+        ),
+        (1, 2, 1, 1)
+    );
+
+    // Corrupt the stored wallet behind the engine's back: 1 credit too many.
+    let store = inner_slot.lock().expect("slot").clone().expect("store");
+    let mut wallet: engine::Wallet = engine::store::codec::decode(
+        "wallets",
+        &store
+            .get(engine::store::Cf::Wallets, id.as_str().as_bytes())
+            .expect("get")
+            .expect("present"),
+    )
+    .expect("decodes");
+    wallet.balance.paid = credits("8.5");
+    let op = WriteOp::Put {
+        cf: engine::store::Cf::Wallets,
+        key: id.as_str().as_bytes().to_vec(),
+        value: engine::store::codec::encode(&wallet),
+    };
+    store
+        .write(&[std::slice::from_ref(&op)], true)
+        .expect("writes");
+    let report = engine.verify().expect("verifies");
+    assert_eq!(report.mismatches.len(), 1, "{:?}", report.mismatches);
+    let mismatch = &report.mismatches[0];
+    assert_eq!(mismatch.wallet.as_ref(), Some(&id));
+    assert!(
+        mismatch.detail.contains("8.5") && mismatch.detail.contains("7.5"),
+        "{}",
+        mismatch.detail
     );
     engine.shutdown();
 }

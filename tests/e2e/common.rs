@@ -293,6 +293,22 @@ impl Drop for Server {
     }
 }
 
+/// Runs `tally verify` on a data folder no server has open; returns
+/// (exit code, stdout).
+pub(crate) fn verify_offline(data_dir: &Path) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .arg("verify")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run tally verify");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
 /// A JSON string field as an exact decimal.
 pub(crate) fn dec(value: &Value) -> Decimal {
     value

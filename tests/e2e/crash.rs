@@ -1,7 +1,7 @@
 //! SIGKILL under load: every acknowledged change survives exactly once, and
 //! every wallet's ledger still sums to its balance.
 
-use crate::common::{data_dir, Server};
+use crate::common::{data_dir, verify_offline, Server};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -104,7 +104,13 @@ fn sigkill_while_eight_clients_write_loses_no_acknowledged_change() {
             stop.store(true, Ordering::Relaxed);
         });
         kills += 1;
+        // The stopped data folder verifies clean offline, then live.
+        let (code, output) = verify_offline(dir.path());
+        assert_eq!(code, Some(0), "tally verify after SIGKILL: {output}");
+        assert!(output.contains("all consistent"), "{output}");
         server = Server::start(dir.path());
+        let live = server.call("GET", "/v1/admin/verify", None, None);
+        assert_eq!(live.body["consistent"], true, "{:?}", live.body);
         all_acks.extend(acks.into_inner().expect("lock"));
         check(&server, &wallets, &all_acks);
         eprintln!(

@@ -2,6 +2,7 @@
 //! Idempotency-Key header, and the 201 reply of a change (with
 //! `Idempotent-Replayed: true` when answered from a stored record).
 
+pub mod admin;
 pub mod deposits;
 pub mod system;
 pub mod transactions;
@@ -36,6 +37,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 )
                 .service(resource("/user/balance/deposit").route(web::post().to(deposits::deposit)))
                 .service(resource("/user/balance").route(web::get().to(deposits::balance)))
+                .service(resource("/admin/verify").route(web::get().to(admin::verify)))
                 .default_service(web::to(system::route_not_found)),
         )
         .default_service(web::to(system::route_not_found));

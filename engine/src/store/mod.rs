@@ -117,13 +117,20 @@ pub enum StoreError {
     FormatVersion { found: u32, supported: u32 },
 }
 
-/// An ordered, durable key/value store with atomic multi-key batches.
-pub trait Store: Send + Sync + 'static {
+/// Reads: of the live store, or of a consistent snapshot of it.
+pub trait ReadView {
     /// Reads one key.
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Reads up to `scan.limit` pairs of one prefix in key order.
     fn scan(&self, scan: Scan<'_>) -> Result<Vec<Pair>, StoreError>;
+}
+
+/// An ordered, durable key/value store with atomic multi-key batches.
+pub trait Store: ReadView + Send + Sync + 'static {
+    /// A point-in-time view: every read sees the store as of this call, so a
+    /// checker can walk it while writes go on.
+    fn snapshot(&self) -> Box<dyn ReadView + '_>;
 
     /// Writes every op of every group in one atomic batch. With `sync`, it
     /// returns only once the write-ahead log is on disk.

@@ -6,7 +6,7 @@
 //! of many requests costs one WAL sync.
 // #[PerformanceCriticalPath]
 
-use super::{codec, Cf, Direction, Pair, Scan, Store, StoreError, StoreStat, WriteOp};
+use super::{codec, Cf, Direction, Pair, ReadView, Scan, Store, StoreError, StoreStat, WriteOp};
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, IteratorMode, Options, WriteBatch,
     WriteOptions, DB,
@@ -104,49 +104,92 @@ impl RocksStore {
     }
 }
 
-impl Store for RocksStore {
+impl ReadView for RocksStore {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.db.get_cf(self.cf(cf)?, key).map_err(backend)
     }
 
     fn scan(&self, scan: Scan<'_>) -> Result<Vec<Pair>, StoreError> {
-        let handle = self.cf(scan.cf)?;
         let prefix_end = prefix_successor(scan.prefix);
-        let mode = match (scan.direction, scan.start_exclusive) {
-            (Direction::Forward, Some(after)) => {
-                IteratorMode::From(after, rocksdb::Direction::Forward)
-            }
-            (Direction::Forward, None) => {
-                IteratorMode::From(scan.prefix, rocksdb::Direction::Forward)
-            }
-            (Direction::Reverse, Some(before)) => {
-                IteratorMode::From(before, rocksdb::Direction::Reverse)
-            }
-            (Direction::Reverse, None) => match &prefix_end {
-                Some(end) => IteratorMode::From(end, rocksdb::Direction::Reverse),
-                None => IteratorMode::End,
-            },
-        };
-        let mut pairs = Vec::new();
-        for item in self.db.iterator_cf(handle, mode) {
-            let (key, value) = item.map_err(backend)?;
-            // Skip the resume key itself and, in reverse, a key equal to the
-            // prefix's successor; stop at the first key outside the prefix.
-            let skip = match (scan.direction, scan.start_exclusive) {
-                (Direction::Forward, Some(after)) => &*key <= after,
-                (Direction::Reverse, Some(before)) => &*key >= before,
-                (Direction::Reverse, None) => prefix_end.as_deref().is_some_and(|end| &*key >= end),
-                (Direction::Forward, None) => false,
-            };
-            if skip {
-                continue;
-            }
-            if !key.starts_with(scan.prefix) || pairs.len() >= scan.limit {
-                break;
-            }
-            pairs.push((key.into_vec(), value.into_vec()));
+        let mode = scan_mode(&scan, prefix_end.as_deref());
+        collect_scan(
+            self.db.iterator_cf(self.cf(scan.cf)?, mode),
+            &scan,
+            prefix_end.as_deref(),
+        )
+    }
+}
+
+/// A RocksDB snapshot: reads as of the moment it was taken.
+struct SnapshotView<'a> {
+    store: &'a RocksStore,
+    snapshot: rocksdb::Snapshot<'a>,
+}
+
+impl ReadView for SnapshotView<'_> {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.snapshot
+            .get_cf(self.store.cf(cf)?, key)
+            .map_err(backend)
+    }
+
+    fn scan(&self, scan: Scan<'_>) -> Result<Vec<Pair>, StoreError> {
+        let prefix_end = prefix_successor(scan.prefix);
+        let mode = scan_mode(&scan, prefix_end.as_deref());
+        let iterator = self.snapshot.iterator_cf(self.store.cf(scan.cf)?, mode);
+        collect_scan(iterator, &scan, prefix_end.as_deref())
+    }
+}
+
+/// Where a scan starts.
+fn scan_mode<'a>(scan: &Scan<'a>, prefix_end: Option<&'a [u8]>) -> IteratorMode<'a> {
+    match (scan.direction, scan.start_exclusive) {
+        (Direction::Forward, Some(after)) => IteratorMode::From(after, rocksdb::Direction::Forward),
+        (Direction::Forward, None) => IteratorMode::From(scan.prefix, rocksdb::Direction::Forward),
+        (Direction::Reverse, Some(before)) => {
+            IteratorMode::From(before, rocksdb::Direction::Reverse)
         }
-        Ok(pairs)
+        (Direction::Reverse, None) => match prefix_end {
+            Some(end) => IteratorMode::From(end, rocksdb::Direction::Reverse),
+            None => IteratorMode::End,
+        },
+    }
+}
+
+/// Takes the pairs of one prefix from an iterator positioned by `scan_mode`.
+fn collect_scan(
+    iterator: impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>>,
+    scan: &Scan<'_>,
+    prefix_end: Option<&[u8]>,
+) -> Result<Vec<Pair>, StoreError> {
+    let mut pairs = Vec::new();
+    for item in iterator {
+        let (key, value) = item.map_err(backend)?;
+        // Skip the resume key itself and, in reverse, a key equal to the
+        // prefix's successor; stop at the first key outside the prefix.
+        let skip = match (scan.direction, scan.start_exclusive) {
+            (Direction::Forward, Some(after)) => &*key <= after,
+            (Direction::Reverse, Some(before)) => &*key >= before,
+            (Direction::Reverse, None) => prefix_end.is_some_and(|end| &*key >= end),
+            (Direction::Forward, None) => false,
+        };
+        if skip {
+            continue;
+        }
+        if !key.starts_with(scan.prefix) || pairs.len() >= scan.limit {
+            break;
+        }
+        pairs.push((key.into_vec(), value.into_vec()));
+    }
+    Ok(pairs)
+}
+
+impl Store for RocksStore {
+    fn snapshot(&self) -> Box<dyn ReadView + '_> {
+        Box::new(SnapshotView {
+            store: self,
+            snapshot: self.db.snapshot(),
+        })
     }
 
     fn write(&self, groups: &[&[WriteOp]], sync: bool) -> Result<(), StoreError> {

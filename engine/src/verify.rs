@@ -1,0 +1,289 @@
+//! `verify`: recomputes every wallet from its ledger and checks every
+//! idempotency record and index entry against what it points to. Reads one
+//! consistent view (a RocksDB snapshot), so it runs on a stopped data folder
+//! (`tally verify`) and on a live server (`GET /v1/admin/verify`) alike.
+//!
+//! Checks, per wallet: entries are seq 1..=n with no gap and belong to it;
+//! each entry's `before + delta == after`; no balance below zero; the wallet's
+//! stored balances and sequence equal the last entry's. Per idempotency
+//! record: its entry exists and carries the record's key. Per index entry:
+//! the wallet exists and belongs to that customer (or user).
+
+use crate::idempotency;
+use crate::ids::WalletId;
+use crate::store::{codec, keys, Cf, Direction, Pair, ReadView, Scan, StoreError};
+use crate::wallet::{Balance, Entry, Wallet};
+use std::fmt;
+
+/// Pairs read per scan page.
+const PAGE: usize = 1024;
+
+/// One disagreement found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The wallet concerned, if any.
+    pub wallet: Option<WalletId>,
+    /// What disagrees, with the figures.
+    pub detail: String,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.wallet {
+            Some(wallet) => write!(f, "{wallet}: {}", self.detail),
+            None => f.write_str(&self.detail),
+        }
+    }
+}
+
+/// What a verification saw and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Wallets checked.
+    pub wallets: u64,
+    /// Ledger entries checked.
+    pub entries: u64,
+    /// Idempotency records checked.
+    pub idempotency_records: u64,
+    /// Index entries checked.
+    pub index_entries: u64,
+    /// Every disagreement; empty when the data is consistent.
+    pub mismatches: Vec<Mismatch>,
+}
+
+impl Report {
+    /// True when nothing disagrees.
+    pub fn is_clean(&self) -> bool {
+        self.mismatches.is_empty()
+    }
+
+    fn mismatch(&mut self, wallet: Option<&WalletId>, detail: String) {
+        self.mismatches.push(Mismatch {
+            wallet: wallet.cloned(),
+            detail,
+        });
+    }
+}
+
+/// Verifies everything readable through `view`.
+pub fn verify(view: &dyn ReadView) -> Result<Report, StoreError> {
+    let mut report = Report::default();
+    each_pair(view, Cf::Wallets, &mut |_, value| {
+        let wallet: Wallet = codec::decode(Cf::Wallets.name(), value)?;
+        report.wallets += 1;
+        verify_wallet(view, &wallet, &mut report)
+    })?;
+    each_pair(view, Cf::Idempotency, &mut |key, value| {
+        report.idempotency_records += 1;
+        verify_record(view, key, value, &mut report)
+    })?;
+    each_pair(view, Cf::Customers, &mut |key, _| {
+        report.index_entries += 1;
+        verify_customer_index(view, key, &mut report)
+    })?;
+    each_pair(view, Cf::Users, &mut |key, value| {
+        report.index_entries += 1;
+        let id: WalletId = codec::decode(Cf::Users.name(), value)?;
+        let user = String::from_utf8_lossy(key);
+        match load(view, &id)? {
+            Some(wallet) if wallet.external_customer_id == user => {}
+            Some(_) => report.mismatch(
+                Some(&id),
+                format!("user index {user:?} points at another customer's wallet"),
+            ),
+            None => report.mismatch(
+                Some(&id),
+                format!("user index {user:?} points at a missing wallet"),
+            ),
+        }
+        Ok(())
+    })?;
+    Ok(report)
+}
+
+/// A visitor of one key/value pair.
+type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError> + 'a;
+
+/// Calls `visit` for every pair of `cf`, a page at a time.
+fn each_pair(view: &dyn ReadView, cf: Cf, visit: &mut Visit<'_>) -> Result<(), StoreError> {
+    let mut last: Option<Vec<u8>> = None;
+    loop {
+        let page: Vec<Pair> = view.scan(Scan {
+            cf,
+            prefix: &[],
+            start_exclusive: last.as_deref(),
+            direction: Direction::Forward,
+            limit: PAGE,
+        })?;
+        for (key, value) in &page {
+            visit(key, value)?;
+        }
+        match page.into_iter().last() {
+            Some((key, _)) if last.as_ref() != Some(&key) => last = Some(key),
+            _ => return Ok(()),
+        }
+    }
+}
+
+fn load(view: &dyn ReadView, id: &WalletId) -> Result<Option<Wallet>, StoreError> {
+    match view.get(Cf::Wallets, id.as_str().as_bytes())? {
+        Some(bytes) => Ok(Some(codec::decode(Cf::Wallets.name(), &bytes)?)),
+        None => Ok(None),
+    }
+}
+
+/// Replays one wallet's ledger and compares it with the stored wallet.
+fn verify_wallet(
+    view: &dyn ReadView,
+    wallet: &Wallet,
+    report: &mut Report,
+) -> Result<(), StoreError> {
+    let id = &wallet.id;
+    let prefix = keys::ledger_prefix(id);
+    let mut balance = Balance::default();
+    let mut expected_seq = 1u64;
+    let mut last: Option<Vec<u8>> = None;
+    loop {
+        let page = view.scan(Scan {
+            cf: Cf::Ledger,
+            prefix: &prefix,
+            start_exclusive: last.as_deref(),
+            direction: Direction::Forward,
+            limit: PAGE,
+        })?;
+        let Some((last_key, _)) = page.last() else {
+            break;
+        };
+        last = Some(last_key.clone());
+        for (key, value) in &page {
+            let entry: Entry = codec::decode(Cf::Ledger.name(), value)?;
+            report.entries += 1;
+            if keys::ledger_seq(key) != Some(entry.seq) || entry.wallet_id != *id {
+                report.mismatch(
+                    Some(id),
+                    format!(
+                        "entry at key seq {:?} claims {}#{}",
+                        keys::ledger_seq(key),
+                        entry.wallet_id,
+                        entry.seq
+                    ),
+                );
+            }
+            if entry.seq != expected_seq {
+                report.mismatch(
+                    Some(id),
+                    format!("expected entry #{expected_seq}, found #{}", entry.seq),
+                );
+            }
+            expected_seq = entry.seq + 1;
+            balance = check_entry(id, balance, &entry, report);
+        }
+    }
+    let entries = expected_seq - 1;
+    if wallet.seq != entries {
+        report.mismatch(
+            Some(id),
+            format!(
+                "wallet sequence is {} but the ledger has {entries} entries",
+                wallet.seq
+            ),
+        );
+    }
+    if wallet.balance != balance {
+        report.mismatch(
+            Some(id),
+            format!(
+                "stored balance paid {} granted {} but the ledger sums to paid {} granted {}",
+                wallet.balance.paid, wallet.balance.granted, balance.paid, balance.granted
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Applies one entry's delta to `before`, reporting any inconsistency, and
+/// returns the balance the ledger says follows (its `after`).
+fn check_entry(id: &WalletId, before: Balance, entry: &Entry, report: &mut Report) -> Balance {
+    let summed = before
+        .paid
+        .checked_add(entry.delta.paid)
+        .zip(before.granted.checked_add(entry.delta.granted));
+    match summed {
+        Some((paid, granted)) if paid == entry.after.paid && granted == entry.after.granted => {}
+        _ => report.mismatch(
+            Some(id),
+            format!(
+                "entry #{}: before paid {} granted {} plus delta paid {} granted {} is not after paid {} granted {}",
+                entry.seq, before.paid, before.granted, entry.delta.paid, entry.delta.granted, entry.after.paid, entry.after.granted
+            ),
+        ),
+    }
+    if entry.after.paid.is_negative() || entry.after.granted.is_negative() {
+        report.mismatch(
+            Some(id),
+            format!("entry #{} leaves a negative balance", entry.seq),
+        );
+    }
+    entry.after
+}
+
+/// Checks that an idempotency record points at an entry carrying its key.
+fn verify_record(
+    view: &dyn ReadView,
+    key: &[u8],
+    value: &[u8],
+    report: &mut Report,
+) -> Result<(), StoreError> {
+    let (record, _) = idempotency::decode(value)?;
+    let client_key = key
+        .iter()
+        .position(|b| *b == 0)
+        .map(|split| &key[split + 1..]);
+    let entry = view.get(Cf::Ledger, &keys::ledger(&record.wallet_id, record.seq))?;
+    let Some(entry) = entry else {
+        report.mismatch(
+            Some(&record.wallet_id),
+            format!("idempotency record points at missing entry #{}", record.seq),
+        );
+        return Ok(());
+    };
+    let entry: Entry = codec::decode(Cf::Ledger.name(), &entry)?;
+    let carried = entry.idempotency_key.as_deref().map(str::as_bytes);
+    if carried != client_key {
+        report.mismatch(
+            Some(&record.wallet_id),
+            format!(
+                "idempotency record for key {:?} points at entry #{} made with key {:?}",
+                client_key.map(String::from_utf8_lossy),
+                record.seq,
+                entry.idempotency_key
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn verify_customer_index(
+    view: &dyn ReadView,
+    key: &[u8],
+    report: &mut Report,
+) -> Result<(), StoreError> {
+    let Some(id) = keys::customer_wallet(key) else {
+        report.mismatch(None, "customer index entry without a wallet id".into());
+        return Ok(());
+    };
+    let customer = key
+        .iter()
+        .position(|b| *b == 0)
+        .map(|split| &key[..split])
+        .unwrap_or_default();
+    match load(view, &id)? {
+        Some(wallet) if wallet.external_customer_id.as_bytes() == customer => {}
+        Some(_) => report.mismatch(Some(&id), "customer index names another customer".into()),
+        None => report.mismatch(
+            Some(&id),
+            "customer index points at a missing wallet".into(),
+        ),
+    }
+    Ok(())
+}
