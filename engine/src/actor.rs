@@ -373,6 +373,7 @@ impl Handler<Execute> for WalletActor {
     type Result = ();
 
     fn handle(&mut self, message: Execute, _ctx: &mut Context<Self>) {
+        self.shared.metrics.mailbox_depth.dec();
         if self.retired {
             let _ = message.reply.send(Answer::Retry);
             return;

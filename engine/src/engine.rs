@@ -16,7 +16,7 @@ use crate::money::Currency;
 use crate::router::Router;
 use crate::store::rocks::{RocksOptions, RocksStore};
 use crate::store::{codec, keys, Cf, Direction, Scan, Store, StoreError, WriteOp};
-use crate::wallet::{deposit_credits, Command, Entry, Metadata, NewWallet, Wallet};
+use crate::wallet::{deposit_credits, Command, Entry, Metadata, NewWallet, Wallet, WalletError};
 use actix::dev::SendError;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -301,6 +301,10 @@ impl Engine {
         }
         self.commit(ops).await?;
         self.count("OPEN", "ok");
+        self.shared.metrics.record_credits("OPEN", entry.delta.paid);
+        self.shared
+            .metrics
+            .record_credits("OPEN", entry.delta.granted);
         Ok((wallet, entry))
     }
 
@@ -402,7 +406,7 @@ impl Engine {
                 reply,
             };
             match addr.try_send(message) {
-                Ok(()) => {}
+                Ok(()) => self.shared.metrics.mailbox_depth.inc(),
                 Err(SendError::Full(_)) => {
                     result = Err(Error::Overloaded("wallet mailbox full"));
                     break;
@@ -416,6 +420,17 @@ impl Engine {
             }
         }
         self.count(kind, outcome_label(&result));
+        match &result {
+            Ok(receipt) if !receipt.replayed => {
+                let delta = receipt.entry.delta;
+                self.shared.metrics.record_credits(kind, delta.paid);
+                self.shared.metrics.record_credits(kind, delta.granted);
+            }
+            Err(Error::Rejected(WalletError::InsufficientCredits { .. })) => {
+                self.shared.metrics.insufficient_credits.inc();
+            }
+            _ => {}
+        }
         result
     }
 
@@ -571,7 +586,6 @@ fn command_kind(command: &Command) -> &'static str {
 }
 
 fn outcome_label(result: &Result<Receipt, Error>) -> &'static str {
-    use crate::wallet::WalletError;
     match result {
         Ok(receipt) if receipt.replayed => "replayed",
         Ok(_) => "ok",

@@ -1,10 +1,12 @@
 //! The engine's Prometheus metrics, declared in one place and registered into
 //! a registry the caller owns (so two engines in one process never clash).
 
+use crate::money::Credits;
 use prometheus::{
-    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry,
+    exponential_buckets, CounterVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry,
 };
+use rust_decimal::prelude::ToPrimitive;
 
 /// Handles to every engine metric. Cheap to clone.
 #[derive(Clone)]
@@ -25,6 +27,12 @@ pub struct EngineMetrics {
     pub operations: IntCounterVec,
     /// Requests answered from an idempotency record.
     pub idempotent_replays: IntCounter,
+    /// Debits and voids refused for lack of credits.
+    pub insufficient_credits: IntCounter,
+    /// Credits moved by applied changes, by kind.
+    pub credits: CounterVec,
+    /// Messages sent to wallet actors and not yet handled.
+    pub mailbox_depth: IntGauge,
 }
 
 impl EngineMetrics {
@@ -72,6 +80,21 @@ impl EngineMetrics {
                 "tally_idempotent_replays_total",
                 "Requests answered from a stored idempotency record.",
             )?,
+            insufficient_credits: IntCounter::new(
+                "tally_insufficient_credits_total",
+                "Debits and voids refused because the balance was too low.",
+            )?,
+            credits: CounterVec::new(
+                Opts::new(
+                    "tally_wallet_credits_total",
+                    "Credits moved by applied changes, by kind (an observation, not the ledger).",
+                ),
+                &["kind"],
+            )?,
+            mailbox_depth: IntGauge::new(
+                "tally_wallet_mailbox_depth",
+                "Messages sent to wallet actors and not yet handled, over all actors.",
+            )?,
         };
         registry.register(Box::new(metrics.commit_group_size.clone()))?;
         registry.register(Box::new(metrics.commit_sync_seconds.clone()))?;
@@ -81,6 +104,17 @@ impl EngineMetrics {
         registry.register(Box::new(metrics.resident_actors.clone()))?;
         registry.register(Box::new(metrics.operations.clone()))?;
         registry.register(Box::new(metrics.idempotent_replays.clone()))?;
+        registry.register(Box::new(metrics.insufficient_credits.clone()))?;
+        registry.register(Box::new(metrics.credits.clone()))?;
+        registry.register(Box::new(metrics.mailbox_depth.clone()))?;
         Ok(metrics)
+    }
+
+    /// Adds `credits` moved by a change of `kind`. Prometheus counters are
+    /// floating point; this is an observation for dashboards, never a source
+    /// of truth for money (the ledger is).
+    pub fn record_credits(&self, kind: &str, credits: Credits) {
+        let value = credits.to_decimal().abs().to_f64().unwrap_or(0.0);
+        self.credits.with_label_values(&[kind]).inc_by(value);
     }
 }

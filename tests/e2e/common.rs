@@ -190,16 +190,19 @@ impl Server {
         })
     }
 
-    /// The value of an unlabelled metric from `/metrics`.
-    pub(crate) fn metric(&self, name: &str) -> Option<f64> {
-        let text = self
+    /// The `/metrics` exposition text.
+    pub(crate) fn metrics_text(&self) -> String {
+        let response = self
             .agent
             .get(&format!("{}/metrics", self.base))
             .call()
-            .ok()?
-            .into_string()
-            .ok()?;
-        text.lines().find_map(|line| {
+            .expect("scrape");
+        response.into_string().expect("text")
+    }
+
+    /// The value of an unlabelled metric from `/metrics`.
+    pub(crate) fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics_text().lines().find_map(|line| {
             line.strip_prefix(name)?
                 .strip_prefix(' ')?
                 .trim()

@@ -10,4 +10,5 @@ mod deposits;
 mod errors;
 mod idempotency;
 mod ledger;
+mod metrics;
 mod wallets;

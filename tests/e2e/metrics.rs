@@ -1,0 +1,134 @@
+//! `/metrics` moves by exactly what the traffic did.
+
+use crate::common::{data_dir, Server};
+
+/// Reads every sample of the exposition into (name{labels}, value).
+fn scrape(server: &Server) -> std::collections::HashMap<String, f64> {
+    server
+        .metrics_text()
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            Some((name.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn delta(
+    before: &std::collections::HashMap<String, f64>,
+    after: &std::collections::HashMap<String, f64>,
+    name: &str,
+) -> f64 {
+    after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
+}
+
+#[test]
+fn metrics_count_what_the_traffic_did() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let id = server.wallet("10", "2");
+    let before = scrape(&server);
+    let debits = format!("/v1/wallets/{id}/debits");
+    let txns = format!("/v1/wallets/{id}/wallet-transactions");
+    assert_eq!(
+        server
+            .call("POST", &debits, Some(r#"{"credits":"1.5"}"#), Some("a"))
+            .status,
+        201
+    );
+    assert_eq!(
+        server
+            .call("POST", &debits, Some(r#"{"credits":"1.5"}"#), Some("a"))
+            .status,
+        201
+    );
+    assert_eq!(
+        server
+            .call("POST", &debits, Some(r#"{"credits":"0.5"}"#), None)
+            .status,
+        201
+    );
+    assert_eq!(
+        server
+            .call("POST", &debits, Some(r#"{"credits":"999"}"#), None)
+            .status,
+        402
+    );
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                &txns,
+                Some(r#"{"type":"TOPUP","paid_credits":"4"}"#),
+                None
+            )
+            .status,
+        201
+    );
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                &txns,
+                Some(r#"{"type":"VOID","credits_to_void":"1"}"#),
+                None
+            )
+            .status,
+        201
+    );
+    let after = scrape(&server);
+    let check = |name: &str, expect: f64| {
+        let got = delta(&before, &after, name);
+        assert!(
+            (got - expect).abs() < 1e-9,
+            "{name}: moved {got}, expected {expect}"
+        );
+    };
+    check(
+        r#"tally_wallet_operations_total{kind="DEBIT",outcome="ok"}"#,
+        2.0,
+    );
+    check(
+        r#"tally_wallet_operations_total{kind="DEBIT",outcome="replayed"}"#,
+        1.0,
+    );
+    check(
+        r#"tally_wallet_operations_total{kind="DEBIT",outcome="insufficient_credits"}"#,
+        1.0,
+    );
+    check(
+        r#"tally_wallet_operations_total{kind="TOPUP",outcome="ok"}"#,
+        1.0,
+    );
+    check(
+        r#"tally_wallet_operations_total{kind="VOID",outcome="ok"}"#,
+        1.0,
+    );
+    check("tally_insufficient_credits_total", 1.0);
+    check("tally_idempotent_replays_total", 1.0);
+    check(r#"tally_wallet_credits_total{kind="DEBIT"}"#, 2.0);
+    check(r#"tally_wallet_credits_total{kind="TOPUP"}"#, 4.0);
+    check(r#"tally_wallet_credits_total{kind="VOID"}"#, 1.0);
+    check(
+        r#"tally_http_requests_total{method="POST",route="/v1/wallets/{id}/debits",status="201"}"#,
+        3.0,
+    );
+    check(
+        r#"tally_http_requests_total{method="POST",route="/v1/wallets/{id}/debits",status="402"}"#,
+        1.0,
+    );
+    // Four durable changes (2 debits, top-up, void); each was in some group.
+    let commits = delta(&before, &after, "tally_commit_group_size_sum");
+    assert!(
+        (4.0..=6.0).contains(&commits),
+        "commit group items {commits}"
+    );
+    assert!(delta(&before, &after, "tally_commit_sync_seconds_count") >= 1.0);
+    assert_eq!(after.get("tally_wallet_actors_resident"), Some(&1.0));
+    assert_eq!(after.get("tally_wallet_mailbox_depth"), Some(&0.0));
+    assert!(after
+        .keys()
+        .any(|name| name.starts_with("tally_store_bytes{")));
+    assert!(after.contains_key("process_resident_memory_bytes"));
+}
