@@ -42,6 +42,8 @@ pub struct Limits {
     pub metadata_value_len_max: usize,
     pub page_limit_max: usize,
     pub body_limit_bytes: usize,
+    pub batch_items_max: usize,
+    pub batch_body_limit_bytes: usize,
 }
 
 /// Longest identifier (customer id, user, name) accepted.
@@ -84,13 +86,22 @@ pub fn currency_amount(
     Ok(amount)
 }
 
-/// A rate (currency per credit) > 0.
-pub fn rate(field: &str, text: &DecimalText) -> Result<Decimal, ApiError> {
-    let rate = parse_decimal(&text.0, RATE_SCALE).map_err(|error| amount_error(field, error))?;
-    if rate.is_zero() {
+/// A decimal > 0 with at most `scale_max` decimal places.
+pub fn positive_decimal(
+    field: &str,
+    text: &DecimalText,
+    scale_max: u32,
+) -> Result<Decimal, ApiError> {
+    let value = parse_decimal(&text.0, scale_max).map_err(|error| amount_error(field, error))?;
+    if value.is_zero() {
         return Err(amount_error(field, AmountError::NotPositive));
     }
-    Ok(rate)
+    Ok(value)
+}
+
+/// A rate (currency per credit) > 0.
+pub fn rate(field: &str, text: &DecimalText) -> Result<Decimal, ApiError> {
+    positive_decimal(field, text, RATE_SCALE)
 }
 
 /// A known ISO 4217 code.
@@ -397,4 +408,39 @@ pub struct ListView<T> {
     pub data: Vec<T>,
     pub has_more: bool,
     pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/debits/batch`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebitBatch {
+    pub items: Vec<DebitItem>,
+}
+
+/// One debit of a batch.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebitItem {
+    pub wallet_id: String,
+    pub credits: DecimalText,
+    pub idempotency_key: Option<String>,
+    pub metadata: Option<BTreeMap<String, MetadataValue>>,
+}
+
+/// `POST /v1/deposits/batch`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepositBatch {
+    pub items: Vec<DepositItem>,
+}
+
+/// One deposit of a batch: to a wallet, or to a user's default wallet.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepositItem {
+    pub wallet_id: Option<String>,
+    pub user: Option<String>,
+    pub amount: DecimalText,
+    pub idempotency_key: Option<String>,
+    pub metadata: Option<BTreeMap<String, MetadataValue>>,
 }

@@ -148,6 +148,28 @@ impl ApiError {
     }
 }
 
+/// The JSON detail of an error, owned, for embedding (batch item results).
+#[derive(Debug, Serialize)]
+pub struct ErrorView {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    /// Status and JSON detail, for an error reported inside a 200 reply.
+    pub fn view(&self) -> (u16, ErrorView) {
+        let (status, code) = self.status_and_code();
+        let view = ErrorView {
+            code,
+            message: self.message(),
+            field: self.field_name().map(str::to_owned),
+        };
+        (status.as_u16(), view)
+    }
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (_, code) = self.status_and_code();

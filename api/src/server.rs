@@ -87,6 +87,8 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
             metadata_value_len_max: settings.metadata_value_len_max,
             page_limit_max: settings.page_limit_max,
             body_limit_bytes: settings.body_limit_bytes,
+            batch_items_max: settings.batch_items_max,
+            batch_body_limit_bytes: settings.batch_body_limit_bytes,
         },
         api_key,
         http_metrics: HttpMetrics::register(&registry)?,

@@ -11,14 +11,14 @@
 // #[PerformanceCriticalPath]
 
 use crate::clock::Clock;
-use crate::commit::{CommitQueue, CommitRequest};
+use crate::commit::{CommitError, CommitQueue, CommitRequest};
 use crate::error::Error;
 use crate::idempotency::{self, Fingerprint, IdempotencyRecord};
 use crate::ids::{TxnId, WalletId};
 use crate::metrics::EngineMetrics;
 use crate::money::Fixed;
 use crate::store::{codec, keys, Cf, Store, WriteOp};
-use crate::wallet::{Command, Entry, Wallet};
+use crate::wallet::{Balance, Command, Entry, Wallet};
 use actix::prelude::*;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -100,6 +100,14 @@ pub(crate) struct Execute {
     pub(crate) reply: ReceiptReply,
 }
 
+/// Applies jobs to the wallet in order, made durable by one commit request.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct ExecuteBatch {
+    pub(crate) jobs: Vec<Arc<Job>>,
+    pub(crate) reply: BatchReply,
+}
+
 /// Reads the wallet as of the actor's last durable change.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -109,6 +117,27 @@ pub(crate) struct Inspect {
 
 /// Where a reply to an `Execute` goes.
 type ReceiptReply = oneshot::Sender<Answer<Receipt>>;
+
+/// Per-job results of a batch, in job order.
+pub(crate) type BatchResults = Vec<Result<Receipt, Error>>;
+
+/// Where a reply to an `ExecuteBatch` goes.
+type BatchReply = oneshot::Sender<Answer<BatchResults>>;
+
+/// A batch job's result: known now, or known once its commit completes.
+enum Slot {
+    Ready(Result<Receipt, Error>),
+    Staged(Receipt),
+}
+
+impl Slot {
+    fn into_result(self) -> Result<Receipt, Error> {
+        match self {
+            Slot::Ready(result) => result,
+            Slot::Staged(receipt) => Ok(receipt),
+        }
+    }
+}
 
 /// What a command leads to.
 enum Decision {
@@ -282,11 +311,10 @@ impl WalletActor {
         Ok(Decision::Apply(Arc::new(entry)))
     }
 
-    /// Advances the wallet to `entry` and queues its durable write; rolls the
-    /// wallet back if the queue refuses it.
-    fn commit(&mut self, job: &Job, entry: Arc<Entry>, reply: ReceiptReply) {
-        let previous = (self.wallet.balance, self.wallet.seq);
-        self.wallet.advance(&entry);
+    /// Advances the wallet to `entry` in memory, remembers its key, and
+    /// returns the ops that make it durable (state, entry, record: one batch).
+    fn stage(&mut self, job: &Job, entry: &Arc<Entry>) -> Vec<WriteOp> {
+        self.wallet.advance(entry);
         let mut ops = Vec::with_capacity(3);
         ops.push(WriteOp::Put {
             cf: Cf::Wallets,
@@ -309,29 +337,101 @@ impl WalletActor {
                 key: check.record_key.clone(),
                 value: idempotency::encode(&record, entry.created_at_ms),
             });
+            self.remember_key(
+                check.record_key.clone(),
+                check.fingerprint,
+                Arc::clone(entry),
+            );
         }
-        let receipt = self.receipt(Arc::clone(&entry), false);
+        ops
+    }
+
+    /// Queues `ops` (entries up to `last_seq`); `done` runs after the sync.
+    /// Returns false when the queue refused them: `done` has then already
+    /// run with the error and the caller must roll back.
+    fn submit(
+        &self,
+        ops: Vec<WriteOp>,
+        last_seq: u64,
+        done: impl FnOnce(Result<(), CommitError>) + Send + 'static,
+    ) -> bool {
         let pending = Arc::clone(&self.pending);
         let durable_seq = Arc::clone(&self.durable_seq);
-        let seq = entry.seq;
         pending.fetch_add(1, Ordering::AcqRel);
-        let accepted = self.shared.commit.submit(CommitRequest {
+        self.shared.commit.submit(CommitRequest {
             epoch: self.epoch,
             ops,
             done: Box::new(move |outcome| {
                 if outcome.is_ok() {
-                    durable_seq.fetch_max(seq, Ordering::AcqRel);
+                    durable_seq.fetch_max(last_seq, Ordering::AcqRel);
                 }
                 pending.fetch_sub(1, Ordering::AcqRel);
-                let _ = reply.send(Answer::Done(outcome.map(|()| receipt).map_err(Error::from)));
+                done(outcome);
             }),
+        })
+    }
+
+    /// Undoes staged changes the commit queue refused.
+    fn rollback(&mut self, before: (Balance, u64), jobs: &[&Job]) {
+        (self.wallet.balance, self.wallet.seq) = before;
+        for check in jobs.iter().filter_map(|job| job.key.as_ref()) {
+            if self
+                .recent
+                .get(&check.record_key)
+                .is_some_and(|recent| recent.entry.seq > before.1)
+            {
+                self.recent.remove(&check.record_key);
+            }
+        }
+    }
+
+    /// Applies one decided entry and queues it; the reply leaves after the sync.
+    fn commit(&mut self, job: &Job, entry: Arc<Entry>, reply: ReceiptReply) {
+        let before = (self.wallet.balance, self.wallet.seq);
+        let ops = self.stage(job, &entry);
+        let receipt = self.receipt(Arc::clone(&entry), false);
+        let accepted = self.submit(ops, entry.seq, move |outcome| {
+            let _ = reply.send(Answer::Done(outcome.map(|()| receipt).map_err(Error::from)));
         });
         if !accepted {
-            (self.wallet.balance, self.wallet.seq) = previous;
+            self.rollback(before, &[job]);
+        }
+    }
+
+    /// Runs a batch of jobs in order; one commit request covers all of them.
+    fn execute_batch(&mut self, jobs: &[Arc<Job>], reply: BatchReply) {
+        let before = (self.wallet.balance, self.wallet.seq);
+        let mut ops = Vec::new();
+        let mut slots = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match self.decide(job) {
+                Ok(Decision::Apply(entry)) => {
+                    ops.extend(self.stage(job, &entry));
+                    slots.push(Slot::Staged(self.receipt(entry, false)));
+                }
+                Ok(Decision::Replay(receipt)) => slots.push(Slot::Ready(Ok(receipt))),
+                Err(error) => slots.push(Slot::Ready(Err(error))),
+            }
+        }
+        if ops.is_empty() {
+            let results = slots.into_iter().map(Slot::into_result).collect();
+            self.reply_in_order(reply, Ok(results));
             return;
         }
-        if let Some(check) = &job.key {
-            self.remember_key(check.record_key.clone(), check.fingerprint, entry);
+        let last_seq = self.wallet.seq;
+        let accepted = self.submit(ops, last_seq, move |outcome| {
+            let results = slots
+                .into_iter()
+                .map(|slot| match slot {
+                    Slot::Staged(receipt) => outcome.map(|()| receipt).map_err(Error::from),
+                    Slot::Ready(result) => result,
+                })
+                .collect();
+            let _ = reply.send(Answer::Done(Ok(results)));
+        });
+        if !accepted {
+            let staged: Vec<&Job> = jobs.iter().map(Arc::as_ref).collect();
+            self.rollback(before, &staged);
         }
     }
 
@@ -384,6 +484,20 @@ impl Handler<Execute> for WalletActor {
             Ok(Decision::Replay(receipt)) => self.reply_in_order(message.reply, Ok(receipt)),
             Err(error) => self.reply_in_order(message.reply, Err(error)),
         }
+    }
+}
+
+impl Handler<ExecuteBatch> for WalletActor {
+    type Result = ();
+
+    fn handle(&mut self, message: ExecuteBatch, _ctx: &mut Context<Self>) {
+        self.shared.metrics.mailbox_depth.dec();
+        if self.retired {
+            let _ = message.reply.send(Answer::Retry);
+            return;
+        }
+        self.last_used = Instant::now();
+        self.execute_batch(&message.jobs, message.reply);
     }
 }
 

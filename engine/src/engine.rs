@@ -4,7 +4,8 @@
 //! or a read of durable state.
 
 use crate::actor::{
-    load_entry, load_wallet, Answer, Execute, Inspect, Job, KeyCheck, Receipt, Shared,
+    load_entry, load_wallet, Answer, BatchResults, Execute, ExecuteBatch, Inspect, Job, KeyCheck,
+    Receipt, Shared,
 };
 use crate::clock::Clock;
 use crate::commit::{CommitConfig, CommitQueue, CommitRequest, CommitWriter, Durability};
@@ -72,6 +73,27 @@ pub enum OpenError {
     Metrics(#[from] prometheus::Error),
     #[error("starting the commit writer: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Where a batch item goes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A wallet by id; keys are scoped to it.
+    Wallet(WalletId),
+    /// A deposit-API user's default wallet (created on first use); keys are
+    /// scoped to the user.
+    User(String),
+}
+
+/// One item of a batch.
+#[derive(Debug, Clone)]
+pub struct BatchItem {
+    /// Where it goes.
+    pub target: Target,
+    /// What it does.
+    pub command: Command,
+    /// Its idempotency key, if any.
+    pub key: Option<String>,
 }
 
 /// Wraps the store (e.g. to inject faults in tests).
@@ -419,8 +441,14 @@ impl Engine {
                 break;
             }
         }
-        self.count(kind, outcome_label(&result));
-        match &result {
+        self.observe(kind, &result);
+        result
+    }
+
+    /// Counts an operation's outcome in the metrics.
+    fn observe(&self, kind: &str, result: &Result<Receipt, Error>) {
+        self.count(kind, outcome_label(result));
+        match result {
             Ok(receipt) if !receipt.replayed => {
                 let delta = receipt.entry.delta;
                 self.shared.metrics.record_credits(kind, delta.paid);
@@ -431,7 +459,106 @@ impl Engine {
             }
             _ => {}
         }
-        result
+    }
+
+    /// Applies many items, each to its own wallet and with its own key, and
+    /// returns one result per item in item order. Items of one wallet apply
+    /// in item order, as one message to its actor and one commit request;
+    /// every result is known only after the sync that covers the batch.
+    pub async fn execute_batch(&self, items: Vec<BatchItem>) -> Vec<Result<Receipt, Error>> {
+        let mut results: Vec<Option<Result<Receipt, Error>>> = Vec::with_capacity(items.len());
+        let mut groups: Vec<(WalletId, Vec<usize>, Vec<Arc<Job>>)> = Vec::new();
+        let mut group_of: std::collections::HashMap<WalletId, usize> =
+            std::collections::HashMap::new();
+        for (index, item) in items.into_iter().enumerate() {
+            results.push(None);
+            let target = match self.resolve_target(&item).await {
+                Ok(target) => target,
+                Err(error) => {
+                    results[index] = Some(Err(error));
+                    continue;
+                }
+            };
+            let (wallet_id, scope) = target;
+            let check = item.key.map(|key| key_check(&scope, key, &item.command));
+            let job = Arc::new(Job {
+                command: item.command,
+                key: check,
+            });
+            let group = *group_of.entry(wallet_id.clone()).or_insert_with(|| {
+                groups.push((wallet_id, Vec::new(), Vec::new()));
+                groups.len() - 1
+            });
+            groups[group].1.push(index);
+            groups[group].2.push(job);
+        }
+        let replies = groups
+            .into_iter()
+            .map(|(wallet_id, indexes, jobs)| async move {
+                let outcome = self.run_batch(&wallet_id, &jobs).await;
+                (indexes, jobs, outcome)
+            });
+        for (indexes, jobs, outcome) in futures_util::future::join_all(replies).await {
+            let per_job: Vec<Result<Receipt, Error>> = match outcome {
+                Ok(per_job) => per_job,
+                Err(error) => indexes
+                    .iter()
+                    .map(|_| Err(error.clone_for_batch()))
+                    .collect(),
+            };
+            for ((index, job), result) in indexes.into_iter().zip(&jobs).zip(per_job) {
+                self.observe(command_kind(&job.command), &result);
+                results[index] = Some(result);
+            }
+        }
+        results
+            .into_iter()
+            .map(|result| result.unwrap_or(Err(Error::Overloaded("batch item lost"))))
+            .collect()
+    }
+
+    /// The wallet and idempotency scope an item goes to, creating a deposit
+    /// user's wallet on first use (after checking the amount).
+    async fn resolve_target(&self, item: &BatchItem) -> Result<(WalletId, String), Error> {
+        match &item.target {
+            Target::Wallet(id) => Ok((id.clone(), id.as_str().to_owned())),
+            Target::User(user) => {
+                let id = match self.user_wallet_id(user)? {
+                    Some(id) => id,
+                    None => {
+                        if let Command::Deposit { amount, .. } = &item.command {
+                            deposit_credits(
+                                *amount,
+                                self.config.user_wallet_currency,
+                                self.config.user_wallet_rate,
+                            )?;
+                        }
+                        self.create_user_wallet(user).await?
+                    }
+                };
+                Ok((id, format!("user/{user}")))
+            }
+        }
+    }
+
+    async fn run_batch(&self, id: &WalletId, jobs: &[Arc<Job>]) -> Result<BatchResults, Error> {
+        for _ in 0..RETRIES_MAX {
+            let addr = self.router.actor(id)?.ok_or(Error::WalletNotFound)?;
+            let (reply, answer) = oneshot::channel();
+            let message = ExecuteBatch {
+                jobs: jobs.to_vec(),
+                reply,
+            };
+            match addr.try_send(message) {
+                Ok(()) => self.shared.metrics.mailbox_depth.inc(),
+                Err(SendError::Full(_)) => return Err(Error::Overloaded("wallet mailbox full")),
+                Err(SendError::Closed(_)) => continue,
+            }
+            if let Ok(Answer::Done(done)) = answer.await {
+                return done;
+            }
+        }
+        Err(Error::Overloaded("wallet actor restarting"))
     }
 
     /// Deposits `amount` of currency into `user`'s default wallet, creating

@@ -42,3 +42,19 @@ impl From<CommitError> for Error {
         }
     }
 }
+
+impl Error {
+    /// A copy for each item of a batch group that failed as a whole.
+    /// Storage errors carry no Clone, so they become `Unavailable`.
+    pub fn clone_for_batch(&self) -> Error {
+        match self {
+            Error::Rejected(refusal) => Error::Rejected(refusal.clone()),
+            Error::WalletNotFound => Error::WalletNotFound,
+            Error::IdempotencyKeyReused => Error::IdempotencyKeyReused,
+            Error::Overloaded(reason) => Error::Overloaded(reason),
+            Error::Unavailable(reason) => Error::Unavailable(*reason),
+            Error::Store(_) => Error::Unavailable(CommitError::Aborted),
+            Error::ShuttingDown => Error::ShuttingDown,
+        }
+    }
+}

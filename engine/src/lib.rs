@@ -24,7 +24,7 @@ pub mod wallet;
 pub use actor::Receipt;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use commit::Durability;
-pub use engine::{Created, Engine, EngineConfig, OpenError, Page, StoreLayer};
+pub use engine::{BatchItem, Created, Engine, EngineConfig, OpenError, Page, StoreLayer, Target};
 pub use error::Error;
 pub use ids::{TxnId, WalletId};
 pub use money::{Credits, Currency};

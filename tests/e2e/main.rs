@@ -4,6 +4,7 @@
 
 mod common;
 
+mod batch;
 mod concurrency;
 mod crash;
 mod deposits;

@@ -3,6 +3,7 @@
 //! `Idempotent-Replayed: true` when answered from a stored record).
 
 pub mod admin;
+pub mod batch;
 pub mod deposits;
 pub mod system;
 pub mod transactions;
@@ -38,6 +39,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(resource("/user/balance/deposit").route(web::post().to(deposits::deposit)))
                 .service(resource("/user/balance").route(web::get().to(deposits::balance)))
                 .service(resource("/admin/verify").route(web::get().to(admin::verify)))
+                .service(resource("/debits/batch").route(web::post().to(batch::debits)))
+                .service(resource("/deposits/batch").route(web::post().to(batch::deposits)))
                 .default_service(web::to(system::route_not_found)),
         )
         .default_service(web::to(system::route_not_found));

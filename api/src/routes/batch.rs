@@ -1,0 +1,203 @@
+//! Batch routes: `POST /v1/debits/batch` and `POST /v1/deposits/batch`. Up
+//! to `batch_items_max` items, each with its own wallet (or user), amount,
+//! idempotency key and metadata. Each item succeeds or fails on its own; the
+//! reply lists one result per item, in order, with the single endpoints'
+//! shapes, and is sent after the durable sync that covers the whole batch.
+
+use super::wallet_id;
+use crate::body::read_json;
+use crate::dto::{self, DebitBatch, DepositBatch, Limits, TransactionView};
+use crate::error::{ApiError, ErrorView};
+use crate::server::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use engine::idempotency::KEY_LEN_MAX;
+use engine::{BatchItem, Command, Receipt, Target};
+use serde::Serialize;
+
+/// The most minor units any currency has (CLF, UYW).
+const MINOR_UNITS_MAX: u32 = 4;
+
+/// One item's result.
+#[derive(Serialize)]
+struct ItemView {
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replayed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transaction: Option<TransactionView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorView>,
+}
+
+#[derive(Serialize)]
+struct BatchView {
+    object: &'static str,
+    succeeded: usize,
+    failed: usize,
+    data: Vec<ItemView>,
+}
+
+/// `POST /v1/debits/batch`.
+pub async fn debits(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let limits = state.limits;
+    let body: DebitBatch = read_json(&request, payload, limits.batch_body_limit_bytes).await?;
+    check_size(&limits, body.items.len())?;
+    let parsed = body
+        .items
+        .into_iter()
+        .map(|item| {
+            let command = Command::Debit {
+                credits: dto::credits_positive("credits", Some(&item.credits))?,
+                metadata: dto::metadata_from_map(&limits, item.metadata)?,
+            };
+            Ok(BatchItem {
+                target: Target::Wallet(wallet_id(&item.wallet_id)?),
+                command,
+                key: item_key(item.idempotency_key)?,
+            })
+        })
+        .collect();
+    run(&state, parsed).await
+}
+
+/// `POST /v1/deposits/batch`.
+pub async fn deposits(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let limits = state.limits;
+    let currency = state.engine.config().user_wallet_currency;
+    let body: DepositBatch = read_json(&request, payload, limits.batch_body_limit_bytes).await?;
+    check_size(&limits, body.items.len())?;
+    let parsed = body
+        .items
+        .into_iter()
+        .map(|item| {
+            let target = match (&item.wallet_id, &item.user) {
+                (Some(id), None) => Target::Wallet(wallet_id(id)?),
+                (None, Some(user)) => Target::User(dto::identifier("user", user)?),
+                _ => {
+                    return Err(ApiError::field(
+                        "wallet_id",
+                        "or user (exactly one of them) is required",
+                    ))
+                }
+            };
+            // A user's wallet has the configured currency, checked here; a
+            // wallet's own currency is checked by the engine, which knows it.
+            let amount = match &target {
+                Target::User(_) => dto::currency_amount("amount", &item.amount, currency)?,
+                Target::Wallet(_) => {
+                    dto::positive_decimal("amount", &item.amount, MINOR_UNITS_MAX)?
+                }
+            };
+            let command = Command::Deposit {
+                amount,
+                metadata: dto::metadata_from_map(&limits, item.metadata)?,
+            };
+            Ok(BatchItem {
+                target,
+                command,
+                key: item_key(item.idempotency_key)?,
+            })
+        })
+        .collect();
+    run(&state, parsed).await
+}
+
+fn check_size(limits: &Limits, items: usize) -> Result<(), ApiError> {
+    if items == 0 || items > limits.batch_items_max {
+        return Err(ApiError::field(
+            "items",
+            format!("must hold 1 to {} items", limits.batch_items_max),
+        ));
+    }
+    Ok(())
+}
+
+/// An item's idempotency key, held to the header's rules.
+fn item_key(key: Option<String>) -> Result<Option<String>, ApiError> {
+    match key {
+        Some(key)
+            if key.is_empty()
+                || key.len() > KEY_LEN_MAX
+                || !key.bytes().all(|b| (0x20..0x7f).contains(&b)) =>
+        {
+            Err(ApiError::field(
+                "idempotency_key",
+                format!("must be 1 to {KEY_LEN_MAX} printable ASCII characters"),
+            ))
+        }
+        key => Ok(key),
+    }
+}
+
+/// Sends the valid items to the engine; invalid ones keep their error.
+async fn run(
+    state: &AppState,
+    parsed: Vec<Result<BatchItem, ApiError>>,
+) -> Result<HttpResponse, ApiError> {
+    let mut valid = Vec::with_capacity(parsed.len());
+    let mut slots: Vec<Result<usize, ApiError>> = Vec::with_capacity(parsed.len());
+    for item in parsed {
+        match item {
+            Ok(item) => {
+                slots.push(Ok(valid.len()));
+                valid.push(item);
+            }
+            Err(error) => slots.push(Err(error)),
+        }
+    }
+    let mut outcomes: Vec<Option<Result<Receipt, engine::Error>>> = state
+        .engine
+        .execute_batch(valid)
+        .await
+        .into_iter()
+        .map(Some)
+        .collect();
+    let data: Vec<ItemView> = slots
+        .into_iter()
+        .map(|slot| {
+            let result = match slot {
+                Ok(index) => outcomes[index]
+                    .take()
+                    .unwrap_or(Err(engine::Error::Overloaded("batch item lost")))
+                    .map_err(ApiError::from),
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(receipt) => ItemView {
+                    status: 201,
+                    replayed: Some(receipt.replayed),
+                    transaction: Some(TransactionView::new(
+                        &receipt.entry,
+                        receipt.rate_amount.to_decimal(),
+                        receipt.currency,
+                    )),
+                    error: None,
+                },
+                Err(error) => {
+                    let (status, view) = error.view();
+                    ItemView {
+                        status,
+                        replayed: None,
+                        transaction: None,
+                        error: Some(view),
+                    }
+                }
+            }
+        })
+        .collect();
+    let succeeded = data.iter().filter(|item| item.status == 201).count();
+    Ok(HttpResponse::Ok().json(BatchView {
+        object: "batch",
+        succeeded,
+        failed: data.len() - succeeded,
+        data,
+    }))
+}

@@ -1,0 +1,127 @@
+//! Batch debits and deposits: one result per item in order, items of one
+//! wallet applied in order, each item on its own, keys like the header's.
+
+use crate::common::{data_dir, Server};
+use serde_json::Value;
+
+fn statuses(reply: &Value) -> Vec<u64> {
+    reply["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|item| item["status"].as_u64().expect("status"))
+        .collect()
+}
+
+#[test]
+fn debit_batches_apply_in_order_and_fail_item_by_item() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let a = server.wallet("10", "0");
+    let b = server.wallet("1", "0");
+    let body = format!(
+        r#"{{"items":[
+        {{"wallet_id":"{a}","credits":"1","idempotency_key":"k1","metadata":{{"model":"m"}}}},
+        {{"wallet_id":"{b}","credits":"5"}},
+        {{"wallet_id":"{a}","credits":"2"}},
+        {{"wallet_id":"wal_01ARZ3NDEKTSV4RRFFQ69G5FAV","credits":"1"}},
+        {{"wallet_id":"{a}","credits":"1","idempotency_key":"k1","metadata":{{"model":"m"}}}},
+        {{"wallet_id":"{a}","credits":"1e2"}},
+        {{"wallet_id":"{a}","credits":"100"}},
+        {{"wallet_id":"{b}","credits":"0.5"}}
+    ]}}"#
+    );
+    let reply = server.call("POST", "/v1/debits/batch", Some(&body), None);
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(
+        statuses(&reply.body),
+        [201, 402, 201, 404, 201, 400, 402, 201]
+    );
+    let data = &reply.body["data"];
+    assert_eq!(data[0]["transaction"]["sequence"], 2);
+    assert_eq!(
+        data[2]["transaction"]["sequence"], 3,
+        "same wallet, request order"
+    );
+    assert_eq!(data[4]["replayed"], true);
+    assert_eq!(data[4]["transaction"]["id"], data[0]["transaction"]["id"]);
+    assert_eq!(data[1]["error"]["code"], "insufficient_credits");
+    assert_eq!(data[3]["error"]["code"], "wallet_not_found");
+    assert_eq!(data[5]["error"]["code"], "invalid_amount");
+    assert_eq!(data[5]["error"]["field"], "credits");
+    assert_eq!(reply.body["succeeded"], 4);
+    assert_eq!(reply.body["failed"], 4);
+    assert_eq!(server.get_wallet(&a)["balance"]["paid_credits"], "7");
+    assert_eq!(server.get_wallet(&b)["balance"]["paid_credits"], "0.5");
+    // A key used in a batch is the same key as on the single endpoint.
+    let single = server.call(
+        "POST",
+        &format!("/v1/wallets/{a}/debits"),
+        Some(r#"{"credits":"1","metadata":{"model":"m"}}"#),
+        Some("k1"),
+    );
+    assert!(single.replayed);
+    assert_eq!(single.body["id"], data[0]["transaction"]["id"]);
+    server.assert_ledger_matches_balance(&a);
+    server.assert_ledger_matches_balance(&b);
+}
+
+#[test]
+fn deposit_batches_create_users_once_and_replay_whole() {
+    let dir = data_dir();
+    let server = Server::start_with(dir.path(), &[("TALLY_BATCH_ITEMS_MAX", "5")]);
+    let wallet = server.wallet("0", "0");
+    let body = format!(
+        r#"{{"items":[
+        {{"user":"u1","amount":"10.50","idempotency_key":"inv-1"}},
+        {{"user":"u1","amount":"2","idempotency_key":"inv-2","metadata":{{"plan":"pro"}}}},
+        {{"wallet_id":"{wallet}","amount":"1.005"}},
+        {{"user":"u2","amount":"0"}},
+        {{"wallet_id":"{wallet}","amount":"3","idempotency_key":"w-1"}}
+    ]}}"#
+    );
+    let first = server.call("POST", "/v1/deposits/batch", Some(&body), None);
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(statuses(&first.body), [201, 201, 400, 400, 201]);
+    assert_eq!(first.body["data"][2]["error"]["field"], "amount");
+    let balance = server.call("GET", "/v1/user/balance?user=u1", None, None);
+    assert_eq!(balance.body["balance"], "12.50");
+    let nobody = server.call("GET", "/v1/user/balance?user=u2", None, None);
+    assert_eq!(
+        nobody.body["wallet_id"],
+        Value::Null,
+        "a refused first deposit creates no wallet"
+    );
+    // The same batch again: every success is a replay, nothing is credited twice.
+    let again = server.call("POST", "/v1/deposits/batch", Some(&body), None);
+    assert_eq!(statuses(&again.body), [201, 201, 400, 400, 201]);
+    for index in [0, 1, 4] {
+        assert_eq!(again.body["data"][index]["replayed"], true);
+        assert_eq!(
+            again.body["data"][index]["transaction"]["id"],
+            first.body["data"][index]["transaction"]["id"]
+        );
+    }
+    assert_eq!(
+        server
+            .call("GET", "/v1/user/balance?user=u1", None, None)
+            .body["balance"],
+        "12.50"
+    );
+    assert_eq!(server.get_wallet(&wallet)["balance"]["paid_credits"], "3");
+    // Over the item limit, or empty: the whole request is refused.
+    let six: Vec<String> = (0..6)
+        .map(|i| format!(r#"{{"user":"x{i}","amount":"1"}}"#))
+        .collect();
+    let too_many = server.call(
+        "POST",
+        "/v1/deposits/batch",
+        Some(&format!(r#"{{"items":[{}]}}"#, six.join(","))),
+        None,
+    );
+    assert_eq!((too_many.status, too_many.code()), (400, "invalid_field"));
+    assert_eq!(too_many.body["error"]["field"], "items");
+    let empty = server.call("POST", "/v1/deposits/batch", Some(r#"{"items":[]}"#), None);
+    assert_eq!(empty.status, 400);
+    server.assert_ledger_matches_balance(&wallet);
+}
