@@ -126,6 +126,7 @@ pub struct Engine {
     router: Router,
     writer: CommitWriter,
     creation_locks: Vec<tokio::sync::Mutex<()>>,
+    user_creation: tokio::sync::Mutex<()>,
     config: EngineConfig,
 }
 
@@ -191,6 +192,7 @@ impl Engine {
             router,
             writer,
             creation_locks,
+            user_creation: tokio::sync::Mutex::new(()),
             config,
         })
     }
@@ -252,7 +254,7 @@ impl Engine {
                 return Ok(created);
             }
         }
-        let (wallet, _) = self.open_wallet(spec, check.as_ref(), Vec::new()).await?;
+        let (wallet, _) = self.open_wallet(spec, check.as_ref()).await?;
         Ok(Created {
             wallet,
             replayed: false,
@@ -282,33 +284,34 @@ impl Engine {
         }))
     }
 
-    /// Writes a new wallet durably; `extra` ops join the same batch.
-    async fn open_wallet(
+    /// Builds a new wallet, its opening entry, and the ops that store them
+    /// (wallet, entry, customer index, idempotency record).
+    fn opening(
         &self,
         spec: NewWallet,
         check: Option<&KeyCheck>,
-        extra: Vec<WriteOp>,
-    ) -> Result<(Wallet, Entry), Error> {
+    ) -> Result<(Wallet, Entry, Vec<WriteOp>), Error> {
         let now_ms = self.shared.clock.now_ms();
         let id = WalletId::generate(now_ms);
         let key = check.map(|check| check.key.clone());
         let (wallet, entry) = Wallet::open(id, TxnId::generate(now_ms), spec, key, now_ms)?;
-        let mut ops = extra;
-        ops.push(WriteOp::Put {
-            cf: Cf::Wallets,
-            key: wallet.id.as_str().as_bytes().to_vec(),
-            value: codec::encode(&wallet),
-        });
-        ops.push(WriteOp::Put {
-            cf: Cf::Ledger,
-            key: keys::ledger(&wallet.id, entry.seq),
-            value: codec::encode(&entry),
-        });
-        ops.push(WriteOp::Put {
-            cf: Cf::Customers,
-            key: keys::customer(&wallet.external_customer_id, &wallet.id),
-            value: Vec::new(),
-        });
+        let mut ops = vec![
+            WriteOp::Put {
+                cf: Cf::Wallets,
+                key: wallet.id.as_str().as_bytes().to_vec(),
+                value: codec::encode(&wallet),
+            },
+            WriteOp::Put {
+                cf: Cf::Ledger,
+                key: keys::ledger(&wallet.id, entry.seq),
+                value: codec::encode(&entry),
+            },
+            WriteOp::Put {
+                cf: Cf::Customers,
+                key: keys::customer(&wallet.external_customer_id, &wallet.id),
+                value: Vec::new(),
+            },
+        ];
         if let Some(check) = check {
             let record = IdempotencyRecord {
                 fingerprint: check.fingerprint,
@@ -321,13 +324,27 @@ impl Engine {
                 value: idempotency::encode(&record, now_ms),
             });
         }
+        Ok((wallet, entry, ops))
+    }
+
+    /// Writes a new wallet durably.
+    async fn open_wallet(
+        &self,
+        spec: NewWallet,
+        check: Option<&KeyCheck>,
+    ) -> Result<(Wallet, Entry), Error> {
+        let (wallet, entry, ops) = self.opening(spec, check)?;
         self.commit(ops).await?;
+        self.observe_opening(&entry);
+        Ok((wallet, entry))
+    }
+
+    fn observe_opening(&self, entry: &Entry) {
         self.count("OPEN", "ok");
         self.shared.metrics.record_credits("OPEN", entry.delta.paid);
         self.shared
             .metrics
             .record_credits("OPEN", entry.delta.granted);
-        Ok((wallet, entry))
     }
 
     /// Writes `ops` durably, outside any wallet actor.
@@ -470,16 +487,16 @@ impl Engine {
         let mut groups: Vec<(WalletId, Vec<usize>, Vec<Arc<Job>>)> = Vec::new();
         let mut group_of: std::collections::HashMap<WalletId, usize> =
             std::collections::HashMap::new();
-        for (index, item) in items.into_iter().enumerate() {
+        let targets = self.resolve_targets(&items).await;
+        for (index, (item, target)) in items.into_iter().zip(targets).enumerate() {
             results.push(None);
-            let target = match self.resolve_target(&item).await {
+            let (wallet_id, scope) = match target {
                 Ok(target) => target,
                 Err(error) => {
                     results[index] = Some(Err(error));
                     continue;
                 }
             };
-            let (wallet_id, scope) = target;
             let check = item.key.map(|key| key_check(&scope, key, &item.command));
             let job = Arc::new(Job {
                 command: item.command,
@@ -517,28 +534,58 @@ impl Engine {
             .collect()
     }
 
-    /// The wallet and idempotency scope an item goes to, creating a deposit
-    /// user's wallet on first use (after checking the amount).
-    async fn resolve_target(&self, item: &BatchItem) -> Result<(WalletId, String), Error> {
-        match &item.target {
-            Target::Wallet(id) => Ok((id.clone(), id.as_str().to_owned())),
-            Target::User(user) => {
-                let id = match self.user_wallet_id(user)? {
-                    Some(id) => id,
-                    None => {
-                        if let Command::Deposit { amount, .. } = &item.command {
-                            deposit_credits(
-                                *amount,
-                                self.config.user_wallet_currency,
-                                self.config.user_wallet_rate,
-                            )?;
-                        }
-                        self.create_user_wallet(user).await?
-                    }
-                };
-                Ok((id, format!("user/{user}")))
-            }
+    /// The wallet and idempotency scope of each item. Deposit users without
+    /// a wallet get one, all in one durable write, unless their amount is
+    /// refused (a refused first deposit creates nothing).
+    async fn resolve_targets(&self, items: &[BatchItem]) -> Vec<Result<(WalletId, String), Error>> {
+        let mut missing = std::collections::BTreeSet::new();
+        let mut targets: Vec<Result<Option<WalletId>, Error>> = Vec::with_capacity(items.len());
+        for item in items {
+            let target = match &item.target {
+                Target::Wallet(id) => Ok(Some(id.clone())),
+                Target::User(user) => {
+                    self.user_wallet_id(user)
+                        .and_then(|found| match (found, &item.command) {
+                            (Some(id), _) => Ok(Some(id)),
+                            (None, Command::Deposit { amount, .. }) => {
+                                deposit_credits(
+                                    *amount,
+                                    self.config.user_wallet_currency,
+                                    self.config.user_wallet_rate,
+                                )?;
+                                missing.insert(user.clone());
+                                Ok(None)
+                            }
+                            (None, _) => Err(Error::WalletNotFound),
+                        })
+                }
+            };
+            targets.push(target);
         }
+        let created = if missing.is_empty() {
+            Ok(std::collections::HashMap::new())
+        } else {
+            self.ensure_user_wallets(missing).await
+        };
+        items
+            .iter()
+            .zip(targets)
+            .map(|(item, target)| {
+                let id = match (target?, &item.target) {
+                    (Some(id), _) => id,
+                    (None, Target::User(user)) => match &created {
+                        Ok(created) => created.get(user).cloned().ok_or(Error::WalletNotFound)?,
+                        Err(error) => return Err(error.clone_for_batch()),
+                    },
+                    (None, Target::Wallet(id)) => id.clone(),
+                };
+                let scope = match &item.target {
+                    Target::Wallet(id) => id.as_str().to_owned(),
+                    Target::User(user) => format!("user/{user}"),
+                };
+                Ok((id, scope))
+            })
+            .collect()
     }
 
     async fn run_batch(&self, id: &WalletId, jobs: &[Arc<Job>]) -> Result<BatchResults, Error> {
@@ -612,29 +659,54 @@ impl Engine {
     }
 
     async fn create_user_wallet(&self, user: &str) -> Result<WalletId, Error> {
-        let _guard = self.creation_lock(user.as_bytes()).lock().await;
-        if let Some(id) = self.user_wallet_id(user)? {
-            return Ok(id);
+        let mut created = self
+            .ensure_user_wallets(std::iter::once(user.to_owned()).collect())
+            .await?;
+        created.remove(user).ok_or(Error::WalletNotFound)
+    }
+
+    /// The default wallets of `users`, creating the missing ones in one
+    /// durable write: each wallet with its opening entry, customer index and
+    /// user index entry, so a user never has two wallets or a half-made one.
+    async fn ensure_user_wallets(
+        &self,
+        users: std::collections::BTreeSet<String>,
+    ) -> Result<std::collections::HashMap<String, WalletId>, Error> {
+        // One creator at a time; creation happens once per user, ever.
+        let _guard = self.user_creation.lock().await;
+        let mut wallets = std::collections::HashMap::with_capacity(users.len());
+        let mut ops = Vec::new();
+        let mut openings = Vec::new();
+        for user in users {
+            if let Some(id) = self.user_wallet_id(&user)? {
+                wallets.insert(user, id);
+                continue;
+            }
+            let spec = NewWallet {
+                external_customer_id: user.clone(),
+                name: None,
+                currency: self.config.user_wallet_currency,
+                rate_amount: self.config.user_wallet_rate,
+                paid_credits: crate::money::Credits::ZERO,
+                granted_credits: crate::money::Credits::ZERO,
+            };
+            let (wallet, entry, wallet_ops) = self.opening(spec, None)?;
+            ops.extend(wallet_ops);
+            ops.push(WriteOp::Put {
+                cf: Cf::Users,
+                key: user.as_bytes().to_vec(),
+                value: codec::encode(&wallet.id),
+            });
+            openings.push(entry);
+            wallets.insert(user, wallet.id);
         }
-        let spec = NewWallet {
-            external_customer_id: user.to_owned(),
-            name: None,
-            currency: self.config.user_wallet_currency,
-            rate_amount: self.config.user_wallet_rate,
-            paid_credits: crate::money::Credits::ZERO,
-            granted_credits: crate::money::Credits::ZERO,
-        };
-        // The user index entry needs the id, which open_wallet generates; so
-        // the index is written right after, under the same lock. A crash in
-        // between leaves an unindexed empty wallet, never a double credit.
-        let (wallet, _) = self.open_wallet(spec, None, Vec::new()).await?;
-        self.commit(vec![WriteOp::Put {
-            cf: Cf::Users,
-            key: user.as_bytes().to_vec(),
-            value: codec::encode(&wallet.id),
-        }])
-        .await?;
-        Ok(wallet.id)
+        if !ops.is_empty() {
+            self.commit(ops).await?;
+            openings
+                .iter()
+                .for_each(|entry| self.observe_opening(entry));
+        }
+        Ok(wallets)
     }
 
     /// A page of the wallet's durable ledger, newest first, strictly older
