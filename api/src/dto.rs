@@ -155,7 +155,8 @@ pub enum MetadataValue {
 }
 
 impl MetadataValue {
-    fn into_text(self) -> String {
+    /// The value as text.
+    pub fn into_text(self) -> String {
         match self {
             MetadataValue::Text(text) => text,
             MetadataValue::Number(number) => number.to_string(),
@@ -441,6 +442,24 @@ pub struct DepositItem {
     pub wallet_id: Option<String>,
     pub user: Option<String>,
     pub amount: DecimalText,
+    pub idempotency_key: Option<String>,
+    pub metadata: Option<BTreeMap<String, MetadataValue>>,
+}
+
+/// `POST /v1/topups/batch`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpBatch {
+    pub items: Vec<TopUpItem>,
+}
+
+/// One top-up of a batch.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpItem {
+    pub wallet_id: String,
+    pub paid_credits: Option<DecimalText>,
+    pub granted_credits: Option<DecimalText>,
     pub idempotency_key: Option<String>,
     pub metadata: Option<BTreeMap<String, MetadataValue>>,
 }

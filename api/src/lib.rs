@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod dto;
 pub mod error;
+pub mod import;
 pub mod metrics;
 pub mod routes;
 pub mod server;

@@ -19,6 +19,41 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Import deposits or top-ups from a CSV (with a header) or NDJSON file,
+    /// into a data folder (default) or a running server (--url and --key).
+    /// Re-running a file credits nothing twice.
+    Import {
+        /// The file: .csv, or .ndjson/.jsonl.
+        file: PathBuf,
+        /// What each line is.
+        #[arg(long, value_enum, default_value = "deposit")]
+        kind: api::import::ImportKind,
+        /// A running server's base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long, requires = "key")]
+        url: Option<String>,
+        /// The server's API key (with --url).
+        #[arg(long)]
+        key: Option<String>,
+        /// The data folder to import into (default: the configured data_dir).
+        #[arg(long, conflicts_with = "url")]
+        data_dir: Option<PathBuf>,
+        /// Column holding each line's idempotency key (default: an
+        /// `idempotency_key` column, else a hash of file name and line).
+        #[arg(long)]
+        key_column: Option<String>,
+        /// Where rejected lines go (default: FILE.rejects).
+        #[arg(long)]
+        reject_file: Option<PathBuf>,
+        /// Lines per batch.
+        #[arg(long, default_value_t = 2000)]
+        batch_size: usize,
+        /// Batches in flight at once.
+        #[arg(long, default_value_t = 4)]
+        in_flight: usize,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Serve the HTTP API (the default).
     Serve,
     /// Recompute every wallet from its ledger in a data folder no server has
@@ -45,6 +80,45 @@ fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let listener = api::server::bind(&settings)?;
             actix_web::rt::System::new().block_on(api::server::run(settings, listener))?;
+        }
+        Command::Import {
+            file,
+            kind,
+            url,
+            key,
+            data_dir,
+            key_column,
+            reject_file,
+            batch_size,
+            in_flight,
+            quiet,
+        } => {
+            let destination = match (url, key) {
+                (Some(url), Some(key)) => api::import::Destination::Http { url, key },
+                _ => api::import::Destination::Local(
+                    data_dir.unwrap_or_else(|| settings.data_dir.clone()),
+                ),
+            };
+            let mut rejects = file.clone().into_os_string();
+            rejects.push(".rejects");
+            let options = api::import::ImportOptions {
+                reject_file: reject_file.unwrap_or_else(|| rejects.into()),
+                file,
+                kind,
+                key_column,
+                batch_size,
+                in_flight,
+                progress: !quiet,
+            };
+            let summary = api::import::run(
+                &options,
+                destination,
+                settings.limits(),
+                settings.engine_config()?,
+            )?;
+            if summary.rejected > 0 {
+                std::process::exit(3);
+            }
         }
         Command::Verify { data_dir } => {
             let data_dir = data_dir.unwrap_or(settings.data_dir);

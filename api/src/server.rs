@@ -81,15 +81,7 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
     }
     let state = web::Data::new(AppState {
         engine: Arc::clone(&engine),
-        limits: Limits {
-            metadata_pairs_max: settings.metadata_pairs_max,
-            metadata_key_len_max: settings.metadata_key_len_max,
-            metadata_value_len_max: settings.metadata_value_len_max,
-            page_limit_max: settings.page_limit_max,
-            body_limit_bytes: settings.body_limit_bytes,
-            batch_items_max: settings.batch_items_max,
-            batch_body_limit_bytes: settings.batch_body_limit_bytes,
-        },
+        limits: settings.limits(),
         api_key,
         http_metrics: HttpMetrics::register(&registry)?,
         registry,

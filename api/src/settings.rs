@@ -163,6 +163,19 @@ impl Settings {
         std::thread::available_parallelism().map_or(2, usize::from)
     }
 
+    /// Request limits for the API and the importer.
+    pub fn limits(&self) -> crate::dto::Limits {
+        crate::dto::Limits {
+            metadata_pairs_max: self.metadata_pairs_max,
+            metadata_key_len_max: self.metadata_key_len_max,
+            metadata_value_len_max: self.metadata_value_len_max,
+            page_limit_max: self.page_limit_max,
+            body_limit_bytes: self.body_limit_bytes,
+            batch_items_max: self.batch_items_max,
+            batch_body_limit_bytes: self.batch_body_limit_bytes,
+        }
+    }
+
     /// HTTP worker threads.
     pub fn http_worker_count(&self) -> usize {
         Settings::or_cores(self.http_workers)

@@ -10,6 +10,7 @@ mod crash;
 mod deposits;
 mod errors;
 mod idempotency;
+mod import;
 mod ledger;
 mod metrics;
 mod wallets;

@@ -1,4 +1,5 @@
-//! Batch routes: `POST /v1/debits/batch` and `POST /v1/deposits/batch`. Up
+//! Batch routes: `POST /v1/debits/batch`, `/v1/deposits/batch` and
+//! `/v1/topups/batch`. Up
 //! to `batch_items_max` items, each with its own wallet (or user), amount,
 //! idempotency key and metadata. Each item succeeds or fails on its own; the
 //! reply lists one result per item, in order, with the single endpoints'
@@ -6,7 +7,7 @@
 
 use super::wallet_id;
 use crate::body::read_json;
-use crate::dto::{self, DebitBatch, DepositBatch, Limits, TransactionView};
+use crate::dto::{self, DebitBatch, DepositBatch, Limits, TopUpBatch, TransactionView};
 use crate::error::{ApiError, ErrorView};
 use crate::server::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -102,6 +103,42 @@ pub async fn deposits(
             };
             Ok(BatchItem {
                 target,
+                command,
+                key: item_key(item.idempotency_key)?,
+            })
+        })
+        .collect();
+    run(&state, parsed).await
+}
+
+/// `POST /v1/topups/batch`.
+pub async fn topups(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let limits = state.limits;
+    let body: TopUpBatch = read_json(&request, payload, limits.batch_body_limit_bytes).await?;
+    check_size(&limits, body.items.len())?;
+    let parsed = body
+        .items
+        .into_iter()
+        .map(|item| {
+            let paid = dto::credits_or_zero("paid_credits", item.paid_credits.as_ref())?;
+            let granted = dto::credits_or_zero("granted_credits", item.granted_credits.as_ref())?;
+            if paid.is_zero() && granted.is_zero() {
+                return Err(ApiError::amount(
+                    "paid_credits",
+                    "or granted_credits must be greater than zero",
+                ));
+            }
+            let command = Command::TopUp {
+                paid,
+                granted,
+                metadata: dto::metadata_from_map(&limits, item.metadata)?,
+            };
+            Ok(BatchItem {
+                target: Target::Wallet(wallet_id(&item.wallet_id)?),
                 command,
                 key: item_key(item.idempotency_key)?,
             })

@@ -41,6 +41,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(resource("/admin/verify").route(web::get().to(admin::verify)))
                 .service(resource("/debits/batch").route(web::post().to(batch::debits)))
                 .service(resource("/deposits/batch").route(web::post().to(batch::deposits)))
+                .service(resource("/topups/batch").route(web::post().to(batch::topups)))
                 .default_service(web::to(system::route_not_found)),
         )
         .default_service(web::to(system::route_not_found));
