@@ -127,6 +127,14 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .position(|window| window == needle)
 }
 
+fn raw_request(path: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 /// Sends POSTs of `body` to the `paths` (round robin, offset per connection)
 /// over `connections` keep-alive connections for `duration`.
 pub(crate) fn load(
@@ -137,22 +145,35 @@ pub(crate) fn load(
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<Measurement> {
+    let requests = paths.iter().map(|path| raw_request(path, body)).collect();
+    load_requests(scenario, server, requests, connections, duration)
+}
+
+/// Sends POSTs of each of `bodies` (round robin) to one `path`.
+pub(crate) fn load_bodies(
+    scenario: &str,
+    server: &ServerProcess,
+    path: &str,
+    bodies: Vec<String>,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Measurement> {
+    let requests = bodies.iter().map(|body| raw_request(path, body)).collect();
+    load_requests(scenario, server, requests, connections, duration)
+}
+
+fn load_requests(
+    scenario: &str,
+    server: &ServerProcess,
+    requests: Vec<Vec<u8>>,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Measurement> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let requests: Arc<Vec<Vec<u8>>> = Arc::new(
-        paths
-            .iter()
-            .map(|path| {
-                format!(
-                    "POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                )
-                .into_bytes()
-            })
-            .collect(),
-    );
+    let requests: Arc<Vec<Vec<u8>>> = Arc::new(requests);
     let addr = server.addr;
     let (latencies, errors, elapsed) = runtime.block_on(async move {
         let started = Instant::now();

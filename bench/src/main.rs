@@ -24,9 +24,16 @@ struct Cli {
     /// Wallets in the uniform scenarios.
     #[arg(long, default_value_t = 1000)]
     wallets: usize,
-    /// Concurrent clients (tasks in process, connections over HTTP).
-    #[arg(long, default_value_t = 256)]
+    /// Concurrent clients (tasks in process, connections over HTTP,
+    /// pgbench clients).
+    #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Items per request in the batch scenarios.
+    #[arg(long, default_value_t = 1000)]
+    batch_items: usize,
+    /// Lines of the generated import file.
+    #[arg(long, default_value_t = 1_000_000)]
+    import_lines: usize,
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench-results.json")]
     out: std::path::PathBuf,
@@ -75,10 +82,25 @@ fn main() -> anyhow::Result<()> {
     run("http-single", &mut || {
         http_single(cli.wallets, cli.concurrency, duration)
     })?;
+    run("http-batch-deposits", &mut || {
+        http_batch(true, cli.wallets, cli.batch_items, duration)
+    })?;
+    run("http-batch-debits", &mut || {
+        http_batch(false, cli.wallets, cli.batch_items, duration)
+    })?;
+    run("import", &mut || import(cli.import_lines))?;
+    if wanted("postgres") {
+        eprintln!("running postgres for {}s ...", cli.seconds);
+        match postgres(cli.concurrency, cli.seconds, cli.wallets) {
+            Ok(measurement) => results.push(measurement),
+            Err(error) => eprintln!("postgres baseline skipped: {error:#}"),
+        }
+    }
     let ratios: Vec<_> = [
         ratio(&results, "engine-uniform", "rocksdb-ceiling", 0.5),
         ratio(&results, "engine-hot", "engine-uniform", 0.5),
         ratio(&results, "http-single", "http-ceiling", 0.6),
+        ratio(&results, "http-single", "postgres", 5.0),
     ]
     .into_iter()
     .flatten()
@@ -128,14 +150,10 @@ fn http_ceiling(
     )
 }
 
-fn http_single(
-    wallets: usize,
-    connections: usize,
-    duration: Duration,
-) -> anyhow::Result<Measurement> {
-    let dir = tempfile::tempdir()?;
-    let data_dir = dir.path().to_string_lossy().into_owned();
-    let server = ServerProcess::start(
+/// Starts the release `tally` binary on a free port over `data_dir`.
+fn start_tally(data_dir: &std::path::Path) -> anyhow::Result<ServerProcess> {
+    let data_dir = data_dir.to_string_lossy().into_owned();
+    ServerProcess::start(
         &sibling_binary("tally")?,
         &[],
         &[
@@ -146,7 +164,16 @@ fn http_single(
             ("TALLY_SHARDS", "2"),
             ("RUST_LOG", "warn"),
         ],
-    )?;
+    )
+}
+
+fn http_single(
+    wallets: usize,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Measurement> {
+    let dir = tempfile::tempdir()?;
+    let server = start_tally(dir.path())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -171,4 +198,129 @@ fn http_single(
         connections,
         duration,
     )
+}
+
+/// Batch deposits (to users, creating their wallets on first sight) or
+/// batch debits (to wallets) over HTTP from 4 connections; items per second.
+fn http_batch(
+    deposits: bool,
+    wallets: usize,
+    items: usize,
+    duration: Duration,
+) -> anyhow::Result<Measurement> {
+    let dir = tempfile::tempdir()?;
+    let server = start_tally(dir.path())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut ids = Vec::new();
+    if !deposits {
+        for _ in 0..wallets {
+            let body = r#"{"external_customer_id":"bench","currency":"USD","rate_amount":"1","paid_credits":"1000000"}"#;
+            let (status, reply) =
+                runtime.block_on(http_load::request(server.addr, "POST", "/v1/wallets", body))?;
+            anyhow::ensure!(status == 201, "creating a wallet: {status} {reply}");
+            let reply: serde_json::Value = serde_json::from_str(&reply)?;
+            ids.push(reply["id"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    let body = |offset: usize| -> String {
+        let items: Vec<String> = (0..items)
+            .map(|i| {
+                let n = (offset * 7919 + i) % wallets;
+                if deposits {
+                    format!(r#"{{"user":"user_{n}","amount":"1.25","metadata":{{"invoice":"in_{i}"}}}}"#)
+                } else {
+                    format!(r#"{{"wallet_id":"{}","credits":"0.000001","metadata":{{"model":"gpt-4o"}}}}"#, ids[n])
+                }
+            })
+            .collect();
+        format!(r#"{{"items":[{}]}}"#, items.join(","))
+    };
+    let path = if deposits {
+        "/v1/deposits/batch"
+    } else {
+        "/v1/debits/batch"
+    };
+    let name = if deposits {
+        "http-batch-deposits"
+    } else {
+        "http-batch-debits"
+    };
+    let bodies: Vec<String> = (0..16).map(body).collect();
+    let measurement = http_load::load_bodies(name, &server, path, bodies, 4, duration)?;
+    // Report items, not requests; latencies stay per request.
+    Ok(Measurement {
+        ops: measurement.ops * items as u64,
+        throughput: measurement.throughput * items as f64,
+        ..measurement
+    })
+}
+
+/// `tally import` of a generated CSV of deposits into a fresh data folder.
+fn import(lines: usize) -> anyhow::Result<Measurement> {
+    use std::io::Write;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("deposits.csv");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
+    writeln!(out, "user,amount,invoice")?;
+    for i in 0..lines {
+        writeln!(out, "user_{},{}.25,in_{i}", i % 100_000, i % 9 + 1)?;
+    }
+    out.flush()?;
+    drop(out);
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new(sibling_binary("tally")?)
+        .args(["import", "--quiet", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg(&file)
+        .env("RUST_LOG", "warn")
+        .output()?;
+    let elapsed = started.elapsed();
+    anyhow::ensure!(
+        output.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(Measurement {
+        scenario: "import".into(),
+        ops: lines as u64,
+        errors: 0,
+        throughput: lines as f64 / elapsed.as_secs_f64(),
+        p50_us: 0,
+        p99_us: 0,
+        p999_us: 0,
+        rss_mib: None,
+    })
+}
+
+/// Runs bench/postgres.sh and reads its JSON line.
+fn postgres(concurrency: usize, seconds: u64, wallets: usize) -> anyhow::Result<Measurement> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/postgres.sh");
+    let output = std::process::Command::new("bash")
+        .arg(script)
+        .args([
+            concurrency.to_string(),
+            seconds.to_string(),
+            wallets.to_string(),
+        ])
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = String::from_utf8_lossy(&output.stdout);
+    let json: serde_json::Value = serde_json::from_str(line.trim())?;
+    let number = |name: &str| json[name].as_f64().unwrap_or(0.0);
+    Ok(Measurement {
+        scenario: "postgres".into(),
+        ops: number("transactions") as u64,
+        errors: 0,
+        throughput: number("tps"),
+        p50_us: number("p50_us") as u32,
+        p99_us: number("p99_us") as u32,
+        p999_us: number("p999_us") as u32,
+        rss_mib: None,
+    })
 }
