@@ -26,6 +26,8 @@ fn engine_config(dir: &std::path::Path) -> EngineConfig {
         actor_idle_timeout: Duration::from_secs(60),
         idempotency_ttl: Duration::from_secs(24 * 3600),
         recent_keys_max: 256,
+        memtable_budget_bytes: 256 << 20,
+        block_cache_bytes: 128 << 20,
         user_wallet_currency: Currency::parse("USD").expect("known"),
         user_wallet_rate: rust_decimal::Decimal::ONE,
     }
@@ -108,9 +110,7 @@ pub(crate) fn rocksdb_ceiling(
     system.block_on(async move {
         let store = Arc::new(RocksStore::open(
             dir.path(),
-            RocksOptions {
-                idempotency_expired: Arc::new(|_| false),
-            },
+            RocksOptions::with_expiry(Arc::new(|_| false)),
         )?);
         let metrics = EngineMetrics::register(&prometheus::Registry::new())?;
         let config = CommitConfig {

@@ -2,6 +2,7 @@
 //! every scenario with its baseline in the same run, prints a Markdown table
 //! with ratios, and writes JSON (see BENCHMARKS.md for the latest figures).
 
+mod capacity;
 mod ceiling;
 mod engine_load;
 mod http_load;
@@ -34,6 +35,12 @@ struct Cli {
     /// Lines of the generated import file.
     #[arg(long, default_value_t = 1_000_000)]
     import_lines: usize,
+    /// Wallets created in the memory scenario (a tenth are then touched).
+    #[arg(long, default_value_t = 1_000_000)]
+    memory_wallets: usize,
+    /// Ledger entries written before the restart scenario's SIGKILL.
+    #[arg(long, default_value_t = 10_000_000)]
+    restart_entries: usize,
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench-results.json")]
     out: std::path::PathBuf,
@@ -89,6 +96,8 @@ fn main() -> anyhow::Result<()> {
         http_batch(false, cli.wallets, cli.batch_items, duration)
     })?;
     run("import", &mut || import(cli.import_lines))?;
+    run("memory", &mut || capacity::memory(cli.memory_wallets))?;
+    run("restart", &mut || capacity::restart(cli.restart_entries))?;
     if wanted("postgres") {
         eprintln!("running postgres for {}s ...", cli.seconds);
         match postgres(cli.concurrency, cli.seconds, cli.wallets) {
@@ -116,7 +125,7 @@ fn main() -> anyhow::Result<()> {
 const DEBIT_BODY: &str =
     r#"{"credits":"0.000001","metadata":{"model":"gpt-4o","input_tokens":"1200"}}"#;
 
-fn sibling_binary(name: &str) -> anyhow::Result<std::path::PathBuf> {
+pub(crate) fn sibling_binary(name: &str) -> anyhow::Result<std::path::PathBuf> {
     let exe = std::env::current_exe()?;
     let path = exe.with_file_name(name);
     anyhow::ensure!(
@@ -151,7 +160,7 @@ fn http_ceiling(
 }
 
 /// Starts the release `tally` binary on a free port over `data_dir`.
-fn start_tally(data_dir: &std::path::Path) -> anyhow::Result<ServerProcess> {
+pub(crate) fn start_tally(data_dir: &std::path::Path) -> anyhow::Result<ServerProcess> {
     let data_dir = data_dir.to_string_lossy().into_owned();
     ServerProcess::start(
         &sibling_binary("tally")?,
@@ -291,6 +300,7 @@ fn import(lines: usize) -> anyhow::Result<Measurement> {
         p99_us: 0,
         p999_us: 0,
         rss_mib: None,
+        note: None,
     })
 }
 
@@ -322,5 +332,6 @@ fn postgres(concurrency: usize, seconds: u64, wallets: usize) -> anyhow::Result<
         p99_us: number("p99_us") as u32,
         p999_us: number("p999_us") as u32,
         rss_mib: None,
+        note: None,
     })
 }

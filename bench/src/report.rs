@@ -21,6 +21,8 @@ pub(crate) struct Measurement {
     pub(crate) p999_us: u32,
     /// Resident memory of the server process (or this process), in MiB.
     pub(crate) rss_mib: Option<f64>,
+    /// A scenario's headline figure that is not a rate (e.g. restart time).
+    pub(crate) note: Option<String>,
 }
 
 impl Measurement {
@@ -50,6 +52,7 @@ impl Measurement {
             p99_us: percentile(0.99),
             p999_us: percentile(0.999),
             rss_mib,
+            note: None,
         }
     }
 }
@@ -86,15 +89,23 @@ pub(crate) fn ratio(
 
 /// Prints the results as a Markdown table.
 pub(crate) fn print_table(results: &[Measurement], ratios: &[Ratio]) {
-    println!("| scenario | ops | errors | ops/s | p50 µs | p99 µs | p99.9 µs | RSS MiB |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| scenario | ops | errors | ops/s | p50 µs | p99 µs | p99.9 µs | RSS MiB | note |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for m in results {
         let rss = m
             .rss_mib
             .map_or_else(|| "-".to_owned(), |rss| format!("{rss:.0}"));
         println!(
-            "| {} | {} | {} | {:.0} | {} | {} | {} | {} |",
-            m.scenario, m.ops, m.errors, m.throughput, m.p50_us, m.p99_us, m.p999_us, rss
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",
+            m.scenario,
+            m.ops,
+            m.errors,
+            m.throughput,
+            m.p50_us,
+            m.p99_us,
+            m.p999_us,
+            rss,
+            m.note.as_deref().unwrap_or("")
         );
     }
     println!();

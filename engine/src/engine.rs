@@ -58,6 +58,10 @@ pub struct EngineConfig {
     pub idempotency_ttl: Duration,
     /// Idempotency keys each actor keeps in memory beyond pending ones.
     pub recent_keys_max: usize,
+    /// Memory all RocksDB memtables together may use.
+    pub memtable_budget_bytes: usize,
+    /// The RocksDB block cache shared by all column families.
+    pub block_cache_bytes: usize,
     /// Currency of wallets the deposit API creates for new users.
     pub user_wallet_currency: Currency,
     /// Rate of wallets the deposit API creates for new users.
@@ -157,6 +161,8 @@ impl Engine {
                 idempotency::created_at_ms(value)
                     .is_some_and(|created| filter_clock.now_ms().saturating_sub(created) > ttl_ms)
             }),
+            memtable_budget_bytes: config.memtable_budget_bytes,
+            block_cache_bytes: config.block_cache_bytes,
         };
         std::fs::create_dir_all(&config.data_dir)?;
         let store = Arc::new(RocksStore::open(&config.data_dir, options)?);
@@ -223,9 +229,7 @@ impl Engine {
                 StoreError::Backend(format!("{} holds no Tally data", data_dir.display())).into(),
             );
         }
-        let options = RocksOptions {
-            idempotency_expired: Arc::new(|_: &[u8]| false),
-        };
+        let options = RocksOptions::with_expiry(Arc::new(|_: &[u8]| false));
         let store = RocksStore::open(data_dir, options)?;
         let snapshot = store.snapshot();
         let report = crate::verify::verify(snapshot.as_ref())?;

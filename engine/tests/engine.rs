@@ -59,6 +59,8 @@ fn config(dir: &std::path::Path) -> EngineConfig {
         actor_idle_timeout: Duration::from_secs(60),
         idempotency_ttl: Duration::from_secs(3600),
         recent_keys_max: 16,
+        memtable_budget_bytes: 64 << 20,
+        block_cache_bytes: 32 << 20,
         user_wallet_currency: Currency::parse("USD").expect("known"),
         user_wallet_rate: rust_decimal::Decimal::ONE,
     }

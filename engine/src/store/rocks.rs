@@ -8,8 +8,8 @@
 
 use super::{codec, Cf, Direction, Pair, ReadView, Scan, Store, StoreError, StoreStat, WriteOp};
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, IteratorMode, Options, WriteBatch,
-    WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
+    IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +22,21 @@ pub struct RocksOptions {
     /// Idempotency records this filter calls expired are dropped when
     /// RocksDB compacts them: pruning costs no extra writes or scans.
     pub idempotency_expired: ExpiryFilter,
+    /// Memory all memtables together may use.
+    pub memtable_budget_bytes: usize,
+    /// Size of the one block cache all column families share.
+    pub block_cache_bytes: usize,
+}
+
+impl RocksOptions {
+    /// Defaults for tools that open a store briefly (verify, benches).
+    pub fn with_expiry(idempotency_expired: ExpiryFilter) -> RocksOptions {
+        RocksOptions {
+            idempotency_expired,
+            memtable_budget_bytes: 128 << 20,
+            block_cache_bytes: 64 << 20,
+        }
+    }
 }
 
 /// RocksDB behind the `Store` trait.
@@ -43,9 +58,16 @@ impl RocksStore {
         db_options.set_max_background_jobs(2);
         // Tally syncs the WAL itself, once per commit group.
         db_options.set_manual_wal_flush(false);
+        // Memory is bounded by settings, not by the number of column
+        // families: all memtables share one budget, all tables one cache.
+        db_options.set_db_write_buffer_size(options.memtable_budget_bytes);
+        let cache = Cache::new_lru_cache(options.block_cache_bytes);
+        let mut table_options = BlockBasedOptions::default();
+        table_options.set_block_cache(&cache);
         let descriptors = Cf::ALL.iter().map(|cf| {
             let mut cf_options = Options::default();
             cf_options.set_compression_type(DBCompressionType::Lz4);
+            cf_options.set_block_based_table_factory(&table_options);
             if *cf == Cf::Idempotency {
                 let expired = Arc::clone(&options.idempotency_expired);
                 cf_options.set_compaction_filter("idempotency_ttl", move |_level, _key, value| {
@@ -253,9 +275,8 @@ mod tests {
     use super::*;
 
     fn open(dir: &Path) -> RocksStore {
-        let options = RocksOptions {
-            idempotency_expired: Arc::new(|value: &[u8]| value.first() == Some(&0xEE)),
-        };
+        let options =
+            RocksOptions::with_expiry(Arc::new(|value: &[u8]| value.first() == Some(&0xEE)));
         RocksStore::open(dir, options).expect("opens")
     }
 
