@@ -126,7 +126,7 @@ pub(crate) fn restart(entries: usize) -> anyhow::Result<Measurement> {
     let restarted = Instant::now();
     let server = crate::start_tally(dir.path())?;
     let listening = restarted.elapsed();
-    let body = format!(r#"{{"credits":"0.000001"}}"#);
+    let body = r#"{"credits":"0.000001"}"#;
     let (status, _) = runtime.block_on(http_load::request(
         server.addr,
         "POST",
