@@ -131,7 +131,7 @@ pub(crate) fn restart(entries: usize) -> anyhow::Result<Measurement> {
         server.addr,
         "POST",
         &format!("/v1/wallets/{}/debits", ids[0]),
-        &body,
+        body,
     ))?;
     anyhow::ensure!(status == 201, "first debit after restart: {status}");
     let serving = restarted.elapsed();
