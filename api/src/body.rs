@@ -7,8 +7,24 @@ use actix_web::{http::header, web, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
-/// Reads at most `limit` bytes of body and decodes it as `T`.
+/// Reads at most `limit` bytes of body, within the client timeout, and
+/// decodes it as `T`.
 pub async fn read_json<T: DeserializeOwned>(
+    request: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let timeout = request
+        .app_data::<web::Data<crate::server::AppState>>()
+        .map_or(std::time::Duration::from_secs(10), |state| {
+            state.limits.body_timeout
+        });
+    tokio::time::timeout(timeout, read_limited(request, payload, limit))
+        .await
+        .map_err(|_| ApiError::RequestTimeout)?
+}
+
+async fn read_limited<T: DeserializeOwned>(
     request: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

@@ -44,6 +44,7 @@ pub struct Limits {
     pub body_limit_bytes: usize,
     pub batch_items_max: usize,
     pub batch_body_limit_bytes: usize,
+    pub body_timeout: std::time::Duration,
 }
 
 /// Longest identifier (customer id, user, name) accepted.

@@ -37,6 +37,8 @@ pub enum ApiError {
     IdempotencyKeyReused,
     /// Body over the configured limit.
     PayloadTooLarge { limit: usize },
+    /// The body did not arrive in time.
+    RequestTimeout,
     /// A result would not fit the representable range.
     AmountOutOfRange { message: String },
     /// A queue is full; retry later.
@@ -83,6 +85,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
+            ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::AmountOutOfRange { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "amount_out_of_range")
             }
@@ -111,6 +114,7 @@ impl ApiError {
                 "this Idempotency-Key was already used with a different request".into()
             }
             ApiError::PayloadTooLarge { limit } => format!("request body is larger than {limit} bytes"),
+            ApiError::RequestTimeout => "the request body did not arrive in time".into(),
             ApiError::Overloaded => "the server is at capacity; retry after the Retry-After delay".into(),
             ApiError::StorageUnavailable => {
                 "the change could not be made durable and was not applied; retry with the same Idempotency-Key".into()

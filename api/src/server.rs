@@ -86,12 +86,16 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
         http_metrics: HttpMetrics::register(&registry)?,
         registry,
     });
+    let in_flight = web::Data::new(crate::limits::InFlight::new(
+        settings.in_flight_requests_max,
+    ));
     let address = listener
         .local_addr()
         .map_err(io("reading the bound address"))?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(in_flight.clone())
             .app_data(web::QueryConfig::default().error_handler(|error, _| {
                 ApiError::InvalidField {
                     message: format!("query string: {error}"),
@@ -99,12 +103,15 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
                 }
                 .into()
             }))
+            .wrap(actix_web::middleware::from_fn(
+                crate::limits::limit_in_flight,
+            ))
             .wrap(actix_web::middleware::from_fn(crate::metrics::record))
             .configure(crate::routes::configure)
     })
     .workers(settings.http_worker_count())
     .shutdown_timeout(settings.shutdown_timeout_secs)
-    .client_request_timeout(Duration::from_secs(10))
+    .client_request_timeout(Duration::from_millis(settings.client_timeout_ms.max(1)))
     .listen(listener)
     .map_err(io("listening"))?
     .run();

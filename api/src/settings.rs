@@ -60,6 +60,8 @@ pub struct Settings {
     pub recent_keys_max: usize,
     pub memtable_budget_mib: usize,
     pub block_cache_mib: usize,
+    pub in_flight_requests_max: usize,
+    pub client_timeout_ms: u64,
     pub body_limit_bytes: usize,
     pub metadata_pairs_max: usize,
     pub metadata_key_len_max: usize,
@@ -118,6 +120,7 @@ impl Settings {
             ("page_limit_max", self.page_limit_max),
             ("batch_items_max", self.batch_items_max),
             ("batch_body_limit_bytes", self.batch_body_limit_bytes),
+            ("in_flight_requests_max", self.in_flight_requests_max),
             ("metadata_key_len_max", self.metadata_key_len_max),
             ("metadata_value_len_max", self.metadata_value_len_max),
         ];
@@ -175,6 +178,7 @@ impl Settings {
             body_limit_bytes: self.body_limit_bytes,
             batch_items_max: self.batch_items_max,
             batch_body_limit_bytes: self.batch_body_limit_bytes,
+            body_timeout: std::time::Duration::from_millis(self.client_timeout_ms.max(1)),
         }
     }
 
@@ -202,6 +206,8 @@ impl Settings {
             recent_keys_max,
             memtable_budget_mib,
             block_cache_mib,
+            in_flight_requests_max: _,
+            client_timeout_ms: _,
             body_limit_bytes: _,
             metadata_pairs_max: _,
             metadata_key_len_max: _,

@@ -89,6 +89,18 @@ impl Server {
         let _ = child.wait();
     }
 
+    /// SIGTERM while clients may still hold the server; waits for the exit.
+    pub(crate) fn terminate_in_place(&self) -> Option<i32> {
+        let mut child = self.child.lock().expect("child");
+        let pid = child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        assert!(sent.success());
+        child.wait().expect("wait").code()
+    }
+
     /// SIGTERM; returns the exit status code.
     pub(crate) fn terminate(self) -> Option<i32> {
         let mut child = self.child.lock().expect("child");

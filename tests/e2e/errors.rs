@@ -392,3 +392,62 @@ fn auth_body_size_and_headers_are_enforced() {
     let metrics = server.raw("GET", "/metrics", None, &[], None);
     assert_eq!(metrics.status, 200);
 }
+
+#[test]
+fn slow_bodies_time_out_and_the_in_flight_limit_sheds_load() {
+    use std::io::{Read, Write};
+    let dir = data_dir();
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            ("TALLY_IN_FLIGHT_REQUESTS_MAX", "1"),
+            ("TALLY_CLIENT_TIMEOUT_MS", "1500"),
+        ],
+    );
+    let id = server.wallet("5", "0");
+    // A client that sends its head and one byte of a 100-byte body, then stalls.
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut slow = std::net::TcpStream::connect(&address).expect("connect");
+    let head = format!(
+        "POST /v1/wallets/{id}/debits HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {KEY}\r\nContent-Length: 100\r\n\r\n{{"
+    );
+    slow.write_all(head.as_bytes()).expect("write");
+    // It holds the only slot: wait (bounded) until the server says so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let health = server.raw("GET", "/health", None, &[], None);
+        if health.status == 503 {
+            assert_eq!(health.code(), "overloaded");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow request never held the slot"
+        );
+    }
+    let shed = server.call(
+        "POST",
+        &format!("/v1/wallets/{id}/debits"),
+        Some(r#"{"credits":"1"}"#),
+        None,
+    );
+    assert_eq!((shed.status, shed.code()), (503, "overloaded"));
+    // The stalled body times out with 408 and frees the slot.
+    let mut answer = String::new();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let _ = slow.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let served = server.call(
+        "POST",
+        &format!("/v1/wallets/{id}/debits"),
+        Some(r#"{"credits":"1"}"#),
+        None,
+    );
+    assert_eq!(served.status, 201);
+    assert_eq!(
+        server.get_wallet(&id)["sequence"],
+        2,
+        "neither refused request changed anything"
+    );
+}
