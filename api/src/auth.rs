@@ -1,7 +1,11 @@
-//! Bearer-key authentication for `/v1`. The key comes from settings, or is
-//! generated on first start and kept in `<data_dir>/api_key` (mode 0600).
-//! Only its SHA-256 digest is held in memory, and digests are compared in
-//! constant time.
+//! Bearer-key authentication and authorization for `/v1`.
+//!
+//! The bootstrap key (settings, `TALLY_API_KEY`, or generated on first start
+//! into `<data_dir>/api_key`, mode 0600) has the `admin` scope. More keys are
+//! created with a scope (`admin`, `write`, `debit`, `read`) through the admin
+//! endpoints or `tally keys`; they look like `tally_<id>_<secret>`, only the
+//! SHA-256 of the whole key is stored, and digests are compared in constant
+//! time. The `Keyring` holds them in memory, so changes apply with no restart.
 
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -9,9 +13,12 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{http::header, web, ResponseError};
+use engine::credentials::ApiKeyRecord;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 use subtle::ConstantTimeEq;
 
 /// File name of a generated key inside the data folder.
@@ -87,22 +94,157 @@ fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
-/// Middleware: 401 unless `Authorization: Bearer <key>` matches.
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scope {
+    /// Everything, including key management and verification.
+    Admin,
+    /// Wallets, top-ups, voids, debits, deposits, and reads.
+    Write,
+    /// Debits and balance reads only: what an LLM gateway holds.
+    Debit,
+    /// Reads only.
+    Read,
+}
+
+impl Scope {
+    /// The scope's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Admin => "admin",
+            Scope::Write => "write",
+            Scope::Debit => "debit",
+            Scope::Read => "read",
+        }
+    }
+
+    /// A scope by name.
+    pub fn parse(name: &str) -> Option<Scope> {
+        [Scope::Admin, Scope::Write, Scope::Debit, Scope::Read]
+            .into_iter()
+            .find(|scope| scope.as_str() == name)
+    }
+
+    /// Whether this scope may make a request of `method` to route `pattern`.
+    pub fn allows(self, method: &actix_web::http::Method, pattern: &str) -> bool {
+        let is_read = method == actix_web::http::Method::GET;
+        let is_admin_route = pattern.starts_with("/v1/admin");
+        let is_debit = method == actix_web::http::Method::POST
+            && (pattern == "/v1/wallets/{id}/debits" || pattern == "/v1/debits/batch");
+        let is_balance_read =
+            is_read && (pattern == "/v1/wallets/{id}" || pattern == "/v1/user/balance");
+        match self {
+            Scope::Admin => true,
+            Scope::Write => !is_admin_route,
+            Scope::Debit => is_debit || is_balance_read,
+            Scope::Read => is_read && !is_admin_route,
+        }
+    }
+}
+
+/// A key as the keyring keeps it.
+struct Known {
+    digest: [u8; 32],
+    scope: Scope,
+    revoked: bool,
+}
+
+/// Every key that may call the API, by id, plus the bootstrap key.
+pub struct Keyring {
+    bootstrap: ApiKey,
+    keys: RwLock<HashMap<String, Known>>,
+}
+
+impl Keyring {
+    /// A keyring with the bootstrap key and the stored keys.
+    pub fn new(bootstrap: ApiKey, records: &[ApiKeyRecord]) -> Keyring {
+        let keyring = Keyring {
+            bootstrap,
+            keys: RwLock::new(HashMap::new()),
+        };
+        records.iter().for_each(|record| keyring.upsert(record));
+        keyring
+    }
+
+    /// Adds or replaces a stored key (after create or revoke).
+    pub fn upsert(&self, record: &ApiKeyRecord) {
+        let Some(scope) = Scope::parse(&record.scope) else {
+            tracing::warn!(id = %record.id, scope = %record.scope, "ignoring a stored key with an unknown scope");
+            return;
+        };
+        if let Ok(mut keys) = self.keys.write() {
+            let known = Known {
+                digest: record.digest,
+                scope,
+                revoked: record.revoked_at_ms.is_some(),
+            };
+            keys.insert(record.id.clone(), known);
+        }
+    }
+
+    /// The scope of a presented key, or None if it is unknown or revoked.
+    pub fn authenticate(&self, presented: &str) -> Option<Scope> {
+        if self.bootstrap.matches(presented) {
+            return Some(Scope::Admin);
+        }
+        let id = key_id(presented)?;
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let keys = self.keys.read().ok()?;
+        let known = keys.get(id)?;
+        let equal: bool = digest.ct_eq(&known.digest).into();
+        (equal && !known.revoked).then_some(known.scope)
+    }
+}
+
+/// The id inside `tally_<id>_<secret>`.
+fn key_id(presented: &str) -> Option<&str> {
+    let rest = presented.strip_prefix("tally_")?;
+    let (id, secret) = rest.split_once('_')?;
+    (id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty()).then_some(id)
+}
+
+/// A new key: its record (to store) and its secret (to show once).
+pub fn generate_key(name: &str, scope: Scope, now_ms: i64) -> (ApiKeyRecord, String) {
+    let id = hex::encode(rand::random::<[u8; 4]>());
+    let secret = format!("tally_{id}_{}", hex::encode(rand::random::<[u8; 24]>()));
+    let record = ApiKeyRecord {
+        id,
+        name: name.to_owned(),
+        scope: scope.as_str().to_owned(),
+        digest: Sha256::digest(secret.as_bytes()).into(),
+        created_at_ms: now_ms,
+        revoked_at_ms: None,
+    };
+    (record, secret)
+}
+
+/// Middleware: 401 unless the bearer key is known, 403 unless its scope
+/// allows the route.
 pub async fn require_key<B: MessageBody>(
     request: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let authorized = match request.app_data::<web::Data<AppState>>() {
-        Some(state) => request
+    let scope = request.app_data::<web::Data<AppState>>().and_then(|state| {
+        let presented = request
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .is_some_and(|presented| state.api_key.matches(presented.trim())),
-        None => false,
+            .and_then(|value| value.strip_prefix("Bearer "))?;
+        state.keyring.authenticate(presented.trim())
+    });
+    let refusal = match scope {
+        None => Some(ApiError::Unauthorized),
+        Some(scope) => {
+            let pattern = request
+                .match_pattern()
+                .unwrap_or_else(|| request.path().to_owned());
+            (!scope.allows(request.method(), &pattern)).then_some(ApiError::Forbidden {
+                scope: scope.as_str(),
+            })
+        }
     };
-    if !authorized {
-        let response = ApiError::Unauthorized.error_response();
+    if let Some(refusal) = refusal {
+        let response = refusal.error_response();
         return Ok(request.into_response(response).map_into_right_body());
     }
     next.call(request)
@@ -137,5 +279,72 @@ mod tests {
             ApiKey::load_or_generate("configured-key-123", dir.path()).expect("ok");
         assert!(configured.matches("configured-key-123"));
         assert!(!configured.matches(secret.trim()));
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+    use actix_web::http::Method;
+
+    #[test]
+    fn scopes_allow_what_they_say() {
+        let check = |scope: Scope, method: Method, pattern: &str, expect: bool| {
+            assert_eq!(
+                scope.allows(&method, pattern),
+                expect,
+                "{scope:?} {method} {pattern}"
+            );
+        };
+        check(Scope::Debit, Method::POST, "/v1/wallets/{id}/debits", true);
+        check(Scope::Debit, Method::POST, "/v1/debits/batch", true);
+        check(Scope::Debit, Method::GET, "/v1/wallets/{id}", true);
+        check(Scope::Debit, Method::GET, "/v1/user/balance", true);
+        check(
+            Scope::Debit,
+            Method::POST,
+            "/v1/wallets/{id}/wallet-transactions",
+            false,
+        );
+        check(
+            Scope::Debit,
+            Method::GET,
+            "/v1/wallets/{id}/wallet-transactions",
+            false,
+        );
+        check(Scope::Debit, Method::POST, "/v1/wallets", false);
+        check(
+            Scope::Read,
+            Method::GET,
+            "/v1/wallets/{id}/wallet-transactions",
+            true,
+        );
+        check(Scope::Read, Method::POST, "/v1/wallets/{id}/debits", false);
+        check(Scope::Read, Method::GET, "/v1/admin/verify", false);
+        check(Scope::Write, Method::POST, "/v1/wallets", true);
+        check(Scope::Write, Method::GET, "/v1/admin/api-keys", false);
+        check(
+            Scope::Admin,
+            Method::DELETE,
+            "/v1/admin/api-keys/{id}",
+            true,
+        );
+    }
+
+    #[test]
+    fn keyring_authenticates_by_digest_and_honours_revocation() {
+        let keyring = Keyring::new(ApiKey::new("bootstrap-key-0123456789"), &[]);
+        assert_eq!(
+            keyring.authenticate("bootstrap-key-0123456789"),
+            Some(Scope::Admin)
+        );
+        let (mut record, secret) = generate_key("gateway", Scope::Debit, 1);
+        keyring.upsert(&record);
+        assert_eq!(keyring.authenticate(&secret), Some(Scope::Debit));
+        let forged = format!("{}x", &secret[..secret.len() - 1]);
+        assert_eq!(keyring.authenticate(&forged), None);
+        record.revoked_at_ms = Some(2);
+        keyring.upsert(&record);
+        assert_eq!(keyring.authenticate(&secret), None);
     }
 }

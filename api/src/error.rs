@@ -25,10 +25,14 @@ pub enum ApiError {
     InvalidIdempotencyKey { message: String },
     /// Missing or wrong bearer key.
     Unauthorized,
+    /// The key's scope does not allow this route.
+    Forbidden { scope: &'static str },
     /// No wallet with that id.
     WalletNotFound,
     /// No such route.
     RouteNotFound,
+    /// No API key with that id.
+    KeyNotFound,
     /// The route exists, the method does not.
     MethodNotAllowed,
     /// A debit or void larger than the balance.
@@ -75,11 +79,13 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "invalid_idempotency_key")
             }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::InsufficientCredits { .. } => {
                 (StatusCode::PAYMENT_REQUIRED, "insufficient_credits")
             }
             ApiError::WalletNotFound => (StatusCode::NOT_FOUND, "wallet_not_found"),
             ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "route_not_found"),
+            ApiError::KeyNotFound => (StatusCode::NOT_FOUND, "api_key_not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::IdempotencyKeyReused => (StatusCode::CONFLICT, "idempotency_key_reused"),
             ApiError::PayloadTooLarge { .. } => {
@@ -107,8 +113,10 @@ impl ApiError {
             | ApiError::InsufficientCredits { message }
             | ApiError::AmountOutOfRange { message } => message.clone(),
             ApiError::Unauthorized => "missing or invalid bearer key (Authorization: Bearer <key>)".into(),
+            ApiError::Forbidden { scope } => format!("a key with scope {scope} may not call this route"),
             ApiError::WalletNotFound => "no wallet with this id".into(),
             ApiError::RouteNotFound => "no such route".into(),
+            ApiError::KeyNotFound => "no API key with this id".into(),
             ApiError::MethodNotAllowed => "this route does not accept this method".into(),
             ApiError::IdempotencyKeyReused => {
                 "this Idempotency-Key was already used with a different request".into()

@@ -7,6 +7,7 @@ pub mod body;
 pub mod dto;
 pub mod error;
 pub mod import;
+pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod routes;

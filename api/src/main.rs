@@ -56,6 +56,21 @@ enum Command {
     },
     /// Serve the HTTP API (the default).
     Serve,
+    /// Create, list or revoke API keys, on a running server (--url and an
+    /// admin --key) or in a data folder no server has open.
+    Keys {
+        #[command(subcommand)]
+        command: api::keys::KeysCommand,
+        /// A running server's base URL.
+        #[arg(long, requires = "key", global = true)]
+        url: Option<String>,
+        /// An admin key for --url.
+        #[arg(long, global = true)]
+        key: Option<String>,
+        /// The data folder (default: the configured data_dir).
+        #[arg(long, global = true)]
+        data_dir: Option<PathBuf>,
+    },
     /// Recompute every wallet from its ledger in a data folder no server has
     /// open, and check idempotency records and indexes. Exit code 0 only when
     /// everything agrees. For a running server use GET /v1/admin/verify.
@@ -120,6 +135,21 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(3);
             }
         }
+        Command::Keys {
+            command,
+            url,
+            key,
+            data_dir,
+        } => match (url, key) {
+            (Some(url), Some(key)) => api::keys::run_http(command, &url, &key)?,
+            _ => {
+                let mut config = settings.engine_config()?;
+                if let Some(data_dir) = data_dir {
+                    config.data_dir = data_dir;
+                }
+                api::keys::run_local(command, config)?;
+            }
+        },
         Command::Verify { data_dir } => {
             let data_dir = data_dir.unwrap_or(settings.data_dir);
             let report = engine::Engine::verify_data_dir(&data_dir).with_context(|| {

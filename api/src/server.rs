@@ -22,8 +22,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Request limits from settings.
     pub limits: Limits,
-    /// The bearer key.
-    pub api_key: ApiKey,
+    /// Every key that may call the API.
+    pub keyring: crate::auth::Keyring,
     /// HTTP metrics.
     pub http_metrics: HttpMetrics,
     /// Every metric of this server.
@@ -37,6 +37,8 @@ pub enum ServeError {
     Settings(#[from] SettingsError),
     #[error("opening the engine: {0}")]
     Open(#[from] OpenError),
+    #[error("reading stored keys: {0}")]
+    Engine(#[from] engine::Error),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("{context}: {source}")]
@@ -82,7 +84,7 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
     let state = web::Data::new(AppState {
         engine: Arc::clone(&engine),
         limits: settings.limits(),
-        api_key,
+        keyring: crate::auth::Keyring::new(api_key, &engine.api_keys()?),
         http_metrics: HttpMetrics::register(&registry)?,
         registry,
     });

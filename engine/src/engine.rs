@@ -750,6 +750,34 @@ impl Engine {
         })
     }
 
+    /// Stores (creates or replaces) an API key record durably.
+    pub async fn put_api_key(
+        &self,
+        record: &crate::credentials::ApiKeyRecord,
+    ) -> Result<(), Error> {
+        self.commit(vec![WriteOp::Put {
+            cf: Cf::ApiKeys,
+            key: record.id.as_bytes().to_vec(),
+            value: codec::encode(record),
+        }])
+        .await
+    }
+
+    /// Every stored API key, by id.
+    pub fn api_keys(&self) -> Result<Vec<crate::credentials::ApiKeyRecord>, Error> {
+        let pairs = self.shared.store.scan(Scan {
+            cf: Cf::ApiKeys,
+            prefix: &[],
+            start_exclusive: None,
+            direction: Direction::Forward,
+            limit: usize::MAX,
+        })?;
+        pairs
+            .iter()
+            .map(|(_, value)| Ok(codec::decode(Cf::ApiKeys.name(), value)?))
+            .collect()
+    }
+
     /// Stops the shard threads, then drains and syncs the commit queue.
     /// Call after the HTTP server has stopped taking requests.
     pub fn shutdown(&self) {

@@ -10,6 +10,7 @@
 pub mod actor;
 pub mod clock;
 pub mod commit;
+pub mod credentials;
 pub mod engine;
 pub mod error;
 pub mod idempotency;

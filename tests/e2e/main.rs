@@ -11,6 +11,7 @@ mod deposits;
 mod errors;
 mod idempotency;
 mod import;
+mod keys;
 mod ledger;
 mod metrics;
 mod wallets;

@@ -1,6 +1,7 @@
-//! Operator routes: `GET /v1/admin/verify` recomputes every wallet from its
-//! ledger on the live server (over a RocksDB snapshot) and reports each
-//! mismatch with its wallet id and figures.
+//! Operator routes (admin scope): `GET /v1/admin/verify` recomputes every
+//! wallet from its ledger on the live server (over a RocksDB snapshot) and
+//! reports each mismatch; `/v1/admin/api-keys` creates, lists and revokes
+//! API keys with no restart.
 
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -47,4 +48,115 @@ pub async fn verify(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             })
             .collect(),
     }))
+}
+
+/// `POST /v1/admin/api-keys` body.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyBody {
+    name: String,
+    scope: String,
+}
+
+/// A key as listed: never its secret, except once in the creation reply.
+#[derive(Serialize)]
+pub struct KeyView {
+    id: String,
+    object: &'static str,
+    name: String,
+    scope: String,
+    prefix: String,
+    created_at: String,
+    revoked_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+impl KeyView {
+    /// The view of a stored key, with the secret when just created.
+    pub fn new(record: &engine::credentials::ApiKeyRecord, secret: Option<String>) -> KeyView {
+        KeyView {
+            id: record.id.clone(),
+            object: "api_key",
+            name: record.name.clone(),
+            scope: record.scope.clone(),
+            prefix: format!("tally_{}_", record.id),
+            created_at: crate::dto::timestamp(record.created_at_ms),
+            revoked_at: record.revoked_at_ms.map(crate::dto::timestamp),
+            secret,
+        }
+    }
+}
+
+/// `POST /v1/admin/api-keys`: the secret is in this reply and nowhere else.
+pub async fn create_key(
+    state: web::Data<AppState>,
+    request: actix_web::HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body: NewKeyBody =
+        crate::body::read_json(&request, payload, state.limits.body_limit_bytes).await?;
+    let name = crate::dto::identifier("name", &body.name)?;
+    let scope = crate::auth::Scope::parse(&body.scope)
+        .ok_or_else(|| ApiError::field("scope", "must be admin, write, debit or read"))?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        });
+    let (record, secret) = crate::auth::generate_key(&name, scope, now_ms);
+    state.engine.put_api_key(&record).await?;
+    state.keyring.upsert(&record);
+    tracing::info!(id = %record.id, scope = %record.scope, "API key created");
+    Ok(HttpResponse::Created().json(KeyView::new(&record, Some(secret))))
+}
+
+/// Query of the key list.
+#[derive(Debug, serde::Deserialize)]
+pub struct KeyQuery {
+    prefix: Option<String>,
+}
+
+/// `GET /v1/admin/api-keys?prefix=`: ids starting with `prefix` (with or
+/// without the `tally_` part).
+pub async fn list_keys(
+    state: web::Data<AppState>,
+    query: web::Query<KeyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let prefix = query.prefix.as_deref().unwrap_or("");
+    let prefix = prefix.strip_prefix("tally_").unwrap_or(prefix);
+    let data: Vec<KeyView> = state
+        .engine
+        .api_keys()?
+        .iter()
+        .filter(|record| record.id.starts_with(prefix))
+        .map(|record| KeyView::new(record, None))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "object": "list", "data": data })))
+}
+
+/// `DELETE /v1/admin/api-keys/{id}`: revokes at once, for every worker.
+pub async fn revoke_key(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let mut record = state
+        .engine
+        .api_keys()?
+        .into_iter()
+        .find(|record| record.id == id)
+        .ok_or(ApiError::KeyNotFound)?;
+    if record.revoked_at_ms.is_none() {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| {
+                i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+            });
+        record.revoked_at_ms = Some(now_ms);
+        state.engine.put_api_key(&record).await?;
+        state.keyring.upsert(&record);
+        tracing::info!(id = %record.id, "API key revoked");
+    }
+    Ok(HttpResponse::Ok().json(KeyView::new(&record, None)))
 }

@@ -39,6 +39,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(resource("/user/balance/deposit").route(web::post().to(deposits::deposit)))
                 .service(resource("/user/balance").route(web::get().to(deposits::balance)))
                 .service(resource("/admin/verify").route(web::get().to(admin::verify)))
+                .service(
+                    resource("/admin/api-keys")
+                        .route(web::post().to(admin::create_key))
+                        .route(web::get().to(admin::list_keys)),
+                )
+                .service(
+                    resource("/admin/api-keys/{id}").route(web::delete().to(admin::revoke_key)),
+                )
                 .service(resource("/debits/batch").route(web::post().to(batch::debits)))
                 .service(resource("/deposits/batch").route(web::post().to(batch::deposits)))
                 .service(resource("/topups/batch").route(web::post().to(batch::topups)))

@@ -9,6 +9,7 @@
 //! - `idempotency`: scope ‖ 0x00 ‖ key → `IdempotencyRecord`
 //! - `customers`:   external customer id ‖ 0x00 ‖ wallet id → empty
 //! - `users`:       deposit-API user id → wallet id of the user's default wallet
+//! - `api_keys`:    key id → `ApiKeyRecord`
 //! - `meta`:        `format_version` → u32
 
 pub mod codec;
@@ -29,18 +30,21 @@ pub enum Cf {
     Customers,
     /// Deposit-API user → default wallet id.
     Users,
+    /// API key id → stored key.
+    ApiKeys,
     /// Store-wide facts such as the format version.
     Meta,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 6] = [
+    pub const ALL: [Cf; 7] = [
         Cf::Wallets,
         Cf::Ledger,
         Cf::Idempotency,
         Cf::Customers,
         Cf::Users,
+        Cf::ApiKeys,
         Cf::Meta,
     ];
 
@@ -52,6 +56,7 @@ impl Cf {
             Cf::Idempotency => "idempotency",
             Cf::Customers => "customers",
             Cf::Users => "users",
+            Cf::ApiKeys => "api_keys",
             Cf::Meta => "meta",
         }
     }

@@ -1,0 +1,171 @@
+//! Scoped API keys: created by `tally keys` (offline) or the admin API,
+//! enforced per route, listed without secrets, revoked with no restart.
+
+use crate::common::{data_dir, Server};
+use std::process::Command;
+
+fn as_key<'a>(server: &Server, key: &str, method: &str, path: &str, body: Option<&'a str>) -> u16 {
+    server
+        .raw(
+            method,
+            path,
+            body,
+            &[("Authorization", &format!("Bearer {key}"))],
+            None,
+        )
+        .status
+}
+
+#[test]
+fn scoped_keys_are_enforced_listed_and_revoked_live() {
+    let dir = data_dir();
+    // Created offline, before the server starts.
+    let output = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args([
+            "keys",
+            "create",
+            "--name",
+            "gateway",
+            "--scope",
+            "debit",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("tally keys create");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let debit_key = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("secret (shown once): "))
+        .expect("secret printed")
+        .to_owned();
+    let server = Server::start(dir.path());
+    let id = server.wallet("10", "0");
+    let wallet = format!("/v1/wallets/{id}");
+    let debits = format!("{wallet}/debits");
+    let txns = format!("{wallet}/wallet-transactions");
+    // debit: debits and balance reads only.
+    assert_eq!(
+        as_key(
+            &server,
+            &debit_key,
+            "POST",
+            &debits,
+            Some(r#"{"credits":"1"}"#)
+        ),
+        201
+    );
+    assert_eq!(as_key(&server, &debit_key, "GET", &wallet, None), 200);
+    assert_eq!(
+        as_key(
+            &server,
+            &debit_key,
+            "POST",
+            &txns,
+            Some(r#"{"type":"TOPUP","paid_credits":"1"}"#)
+        ),
+        403
+    );
+    assert_eq!(as_key(&server, &debit_key, "GET", &txns, None), 403);
+    let create = r#"{"external_customer_id":"c","currency":"USD","rate_amount":"1"}"#;
+    assert_eq!(
+        as_key(&server, &debit_key, "POST", "/v1/wallets", Some(create)),
+        403
+    );
+    let forbidden = server.raw(
+        "POST",
+        &txns,
+        Some("{}"),
+        &[("Authorization", &format!("Bearer {debit_key}"))],
+        None,
+    );
+    assert_eq!(forbidden.code(), "forbidden");
+    // Created online by the admin (bootstrap) key.
+    let made = server.call(
+        "POST",
+        "/v1/admin/api-keys",
+        Some(r#"{"name":"dashboard","scope":"read"}"#),
+        None,
+    );
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let read_key = made.body["secret"]
+        .as_str()
+        .expect("secret shown once")
+        .to_owned();
+    let read_id = made.body["id"].as_str().expect("id").to_owned();
+    assert_eq!(as_key(&server, &read_key, "GET", &txns, None), 200);
+    assert_eq!(
+        as_key(
+            &server,
+            &read_key,
+            "POST",
+            &debits,
+            Some(r#"{"credits":"1"}"#)
+        ),
+        403
+    );
+    assert_eq!(
+        as_key(&server, &read_key, "GET", "/v1/admin/verify", None),
+        403
+    );
+    let bad_scope = server.call(
+        "POST",
+        "/v1/admin/api-keys",
+        Some(r#"{"name":"x","scope":"root"}"#),
+        None,
+    );
+    assert_eq!(
+        (bad_scope.status, bad_scope.body["error"]["field"].as_str()),
+        (400, Some("scope"))
+    );
+    // Listed by prefix, never with a secret.
+    let listed = server.call(
+        "GET",
+        &format!("/v1/admin/api-keys?prefix=tally_{}", &read_id[..4]),
+        None,
+        None,
+    );
+    let data = listed.body["data"].as_array().expect("data");
+    assert!(data.iter().any(|key| key["id"] == read_id.as_str()));
+    assert!(data
+        .iter()
+        .all(|key| key.get("secret").is_none() && key.get("digest").is_none()));
+    // Revoked: refused at once, no restart.
+    let debit_id = debit_key.split('_').nth(1).expect("id").to_owned();
+    let revoked = server.call(
+        "DELETE",
+        &format!("/v1/admin/api-keys/{debit_id}"),
+        None,
+        None,
+    );
+    assert_eq!(revoked.status, 200);
+    assert!(revoked.body["revoked_at"].is_string());
+    assert_eq!(
+        as_key(
+            &server,
+            &debit_key,
+            "POST",
+            &debits,
+            Some(r#"{"credits":"1"}"#)
+        ),
+        401
+    );
+    assert_eq!(
+        server
+            .call("DELETE", "/v1/admin/api-keys/00000000", None, None)
+            .status,
+        404
+    );
+    // Keys and revocations survive a restart.
+    drop(server);
+    let server = Server::start(dir.path());
+    assert_eq!(as_key(&server, &read_key, "GET", &wallet, None), 200);
+    assert_eq!(as_key(&server, &debit_key, "GET", &wallet, None), 401);
+    assert_eq!(server.get_wallet(&id)["balance"]["paid_credits"], "9");
+}
