@@ -4,7 +4,7 @@
 use crate::common::{data_dir, Server};
 use std::process::Command;
 
-fn as_key<'a>(server: &Server, key: &str, method: &str, path: &str, body: Option<&'a str>) -> u16 {
+fn as_key(server: &Server, key: &str, method: &str, path: &str, body: Option<&str>) -> u16 {
     server
         .raw(
             method,
