@@ -37,7 +37,10 @@ fn sigkill_while_eight_clients_write_loses_no_acknowledged_change() {
     let mut all_acks: Vec<Ack> = Vec::new();
     let mut rng = seed;
     // CI runs the short form; `TALLY_CRASH_CYCLES=25 make test` is the long one.
-    let cycles: usize = std::env::var("TALLY_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let cycles: usize = std::env::var("TALLY_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     for cycle in 0..cycles {
         let acks = Mutex::new(Vec::new());
         let acked = AtomicUsize::new(0);
