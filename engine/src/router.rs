@@ -16,7 +16,9 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 struct Shard {
-    arbiter: Arbiter,
+    handle: ArbiterHandle,
+    /// Taken (stopped and joined) at shutdown.
+    arbiter: std::sync::Mutex<Option<Arbiter>>,
     registry: Registry,
 }
 
@@ -31,9 +33,13 @@ impl Router {
     pub(crate) fn new(shards: usize, shared: Arc<Shared>) -> Router {
         assert!(shards > 0, "at least one shard");
         let shards = (0..shards)
-            .map(|_| Shard {
-                arbiter: Arbiter::new(),
-                registry: Registry::default(),
+            .map(|_| {
+                let arbiter = Arbiter::new();
+                Shard {
+                    handle: arbiter.handle(),
+                    arbiter: std::sync::Mutex::new(Some(arbiter)),
+                    registry: Registry::default(),
+                }
             })
             .collect();
         Router { shards, shared }
@@ -74,12 +80,7 @@ impl Router {
         let Some(wallet) = load_wallet(self.shared.store.as_ref(), id)? else {
             return Ok(None);
         };
-        let addr = self.spawn(
-            &shard.arbiter.handle(),
-            wallet,
-            epoch,
-            Arc::clone(&shard.registry),
-        );
+        let addr = self.spawn(&shard.handle, wallet, epoch, Arc::clone(&shard.registry));
         registry.insert(id.clone(), addr.clone());
         Ok(Some(addr))
     }
@@ -98,13 +99,24 @@ impl Router {
         })
     }
 
-    /// Stops every shard thread (and with them every actor).
+    /// Stops every shard thread (and with them every actor) and waits for
+    /// them to exit, so nothing holds the store afterwards.
     pub(crate) fn stop(&self) {
         for shard in &self.shards {
             if let Ok(mut registry) = shard.registry.write() {
                 registry.clear();
             }
-            shard.arbiter.stop();
+            let arbiter = shard
+                .arbiter
+                .lock()
+                .ok()
+                .and_then(|mut arbiter| arbiter.take());
+            if let Some(arbiter) = arbiter {
+                arbiter.stop();
+                if arbiter.join().is_err() {
+                    tracing::error!("a shard thread panicked");
+                }
+            }
         }
     }
 }
