@@ -1,6 +1,5 @@
-//! Reading request bodies: the size limit (413 before and while reading) and
-//! JSON decoding whose errors name the offending field (serde_path_to_error),
-//! so `{"credits": 5}` is answered "credits: expected a decimal string".
+//! Reading request bodies: the size limit (413 before and while reading),
+//! the client timeout (408), then `dto::decode_json`.
 
 use crate::error::ApiError;
 use actix_web::{http::header, web, HttpRequest};
@@ -48,31 +47,5 @@ async fn read_limited<T: DeserializeOwned>(
         }
         body.extend_from_slice(&chunk);
     }
-    decode_json(&body)
-}
-
-/// Decodes `bytes` as `T`, naming the field at fault.
-pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::InvalidJson {
-            message: "the request body is empty; expected a JSON object".into(),
-            field: None,
-        });
-    }
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let field = (path != ".").then_some(path);
-        let inner = error.into_inner();
-        let message = match &field {
-            Some(field) => format!("{field}: {inner}"),
-            None => inner.to_string(),
-        };
-        ApiError::InvalidJson { message, field }
-    })?;
-    deserializer.end().map_err(|error| ApiError::InvalidJson {
-        message: format!("trailing characters after the JSON value: {error}"),
-        field: None,
-    })?;
-    Ok(value)
+    crate::dto::decode_json(&body)
 }

@@ -1,6 +1,9 @@
-//! The wire format: request bodies as clients send them, their validation
-//! into engine types (amounts as strict decimal strings, metadata limits,
-//! identifiers), and the JSON views of wallets and transactions.
+//! The wire format: request bodies as clients send them, their decoding
+//! (errors name the offending field, via serde_path_to_error, so
+//! `{"credits": 5}` is answered "credits: expected a decimal string"), their
+//! validation into engine types (amounts as strict decimal strings, metadata
+//! limits, identifiers), and the JSON views of wallets and transactions.
+//! Knows no server state, so the fuzz targets include it as it is.
 
 use crate::error::ApiError;
 use engine::money::{
@@ -8,6 +11,7 @@ use engine::money::{
 };
 use engine::{Entry, Metadata, Wallet};
 use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
@@ -32,6 +36,32 @@ impl<'de> Deserialize<'de> for DecimalText {
         }
         deserializer.deserialize_str(Visitor)
     }
+}
+
+/// Decodes `bytes` as `T`, naming the field at fault.
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::InvalidJson {
+            message: "the request body is empty; expected a JSON object".into(),
+            field: None,
+        });
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let field = (path != ".").then_some(path);
+        let inner = error.into_inner();
+        let message = match &field {
+            Some(field) => format!("{field}: {inner}"),
+            None => inner.to_string(),
+        };
+        ApiError::InvalidJson { message, field }
+    })?;
+    deserializer.end().map_err(|error| ApiError::InvalidJson {
+        message: format!("trailing characters after the JSON value: {error}"),
+        field: None,
+    })?;
+    Ok(value)
 }
 
 /// Limits applied to client strings and metadata.

@@ -7,24 +7,29 @@
 //! is the facade the API calls; `verify` recomputes everything from the
 //! ledger. This crate knows nothing of HTTP or JSON.
 
+#[cfg(feature = "rocks")]
 pub mod actor;
 pub mod clock;
 pub mod commit;
 pub mod credentials;
+#[cfg(feature = "rocks")]
 pub mod engine;
 pub mod error;
 pub mod idempotency;
 pub mod ids;
 pub mod metrics;
 pub mod money;
+#[cfg(feature = "rocks")]
 mod router;
 pub mod store;
 pub mod verify;
 pub mod wallet;
 
+#[cfg(feature = "rocks")]
 pub use actor::Receipt;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use commit::Durability;
+#[cfg(feature = "rocks")]
 pub use engine::{BatchItem, Created, Engine, EngineConfig, OpenError, Page, StoreLayer, Target};
 pub use error::Error;
 pub use ids::{TxnId, WalletId};

@@ -13,6 +13,7 @@
 //! - `meta`:        `format_version` → u32
 
 pub mod codec;
+#[cfg(feature = "rocks")]
 pub mod rocks;
 
 use crate::ids::WalletId;
