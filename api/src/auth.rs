@@ -12,7 +12,7 @@ use crate::server::AppState;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{http::header, web, ResponseError};
+use actix_web::{http::header, web, HttpMessage, ResponseError};
 use engine::credentials::ApiKeyRecord;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -125,22 +125,52 @@ impl Scope {
             .find(|scope| scope.as_str() == name)
     }
 
-    /// Whether this scope may make a request of `method` to route `pattern`.
-    pub fn allows(self, method: &actix_web::http::Method, pattern: &str) -> bool {
-        let is_read = method == actix_web::http::Method::GET;
-        let is_admin_route = pattern.starts_with("/v1/admin");
-        let is_debit = method == actix_web::http::Method::POST
-            && (pattern == "/v1/wallets/{id}/debits" || pattern == "/v1/debits/batch");
-        let is_balance_read =
-            is_read && (pattern == "/v1/wallets/{id}" || pattern == "/v1/user/balance");
-        match self {
-            Scope::Admin => true,
-            Scope::Write => !is_admin_route,
-            Scope::Debit => is_debit || is_balance_read,
-            Scope::Read => is_read && !is_admin_route,
+    /// Whether this scope may call a route that needs `need`.
+    pub fn allows(self, need: Need) -> bool {
+        match (self, need) {
+            (_, Need::Public) | (Scope::Admin, _) => true,
+            (Scope::Write, Need::Admin) => false,
+            (Scope::Write, _) => true,
+            (Scope::Debit, Need::Debit | Need::BalanceRead) => true,
+            (Scope::Read, Need::Read | Need::BalanceRead) => true,
+            (Scope::Debit | Scope::Read, _) => false,
         }
     }
 }
+
+/// What a route needs from the caller's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// No key at all (`/health`, `/metrics`).
+    Public,
+    /// Any read.
+    Read,
+    /// Reading a balance: what a `debit` key may also do.
+    BalanceRead,
+    /// Usage debits.
+    Debit,
+    /// Any other change.
+    Write,
+    /// Key management and verification.
+    Admin,
+}
+
+/// A route's label (its pattern, for metrics) and what it needs for reads
+/// (GET) and for everything else. Each resource carries its own, so no
+/// request is matched against the route table twice.
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    /// The route pattern, e.g. `/v1/wallets/{id}/debits`.
+    pub route: &'static str,
+    /// Need of GET requests.
+    pub read: Need,
+    /// Need of every other method.
+    pub write: Need,
+}
+
+/// The matched route's label, left in the request for the metrics middleware.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteLabel(pub &'static str);
 
 /// A key as the keyring keeps it.
 struct Known {
@@ -218,34 +248,40 @@ pub fn generate_key(name: &str, scope: Scope, now_ms: i64) -> (ApiKeyRecord, Str
     (record, secret)
 }
 
-/// Middleware: 401 unless the bearer key is known, 403 unless its scope
-/// allows the route.
-pub async fn require_key<B: MessageBody>(
+/// Resource middleware: labels the request with its route, then answers
+/// 401 unless the bearer key is known and 403 unless its scope allows the
+/// route's need.
+pub async fn guard<B: MessageBody>(
+    access: Access,
     request: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let scope = request.app_data::<web::Data<AppState>>().and_then(|state| {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))?;
-        state.keyring.authenticate(presented.trim())
-    });
-    let refusal = match scope {
-        None => Some(ApiError::Unauthorized),
-        Some(scope) => {
-            let pattern = request
-                .match_pattern()
-                .unwrap_or_else(|| request.path().to_owned());
-            (!scope.allows(request.method(), &pattern)).then_some(ApiError::Forbidden {
-                scope: scope.as_str(),
-            })
-        }
+    request.extensions_mut().insert(RouteLabel(access.route));
+    let need = if request.method() == actix_web::http::Method::GET {
+        access.read
+    } else {
+        access.write
     };
-    if let Some(refusal) = refusal {
-        let response = refusal.error_response();
-        return Ok(request.into_response(response).map_into_right_body());
+    if need != Need::Public {
+        let scope = request.app_data::<web::Data<AppState>>().and_then(|state| {
+            let presented = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.strip_prefix("Bearer "))?;
+            state.keyring.authenticate(presented.trim())
+        });
+        let refusal = match scope {
+            None => Some(ApiError::Unauthorized),
+            Some(scope) if !scope.allows(need) => Some(ApiError::Forbidden {
+                scope: scope.as_str(),
+            }),
+            Some(_) => None,
+        };
+        if let Some(refusal) = refusal {
+            let response = refusal.error_response();
+            return Ok(request.into_response(response).map_into_right_body());
+        }
     }
     next.call(request)
         .await
@@ -285,50 +321,25 @@ mod tests {
 #[cfg(test)]
 mod scope_tests {
     use super::*;
-    use actix_web::http::Method;
 
     #[test]
     fn scopes_allow_what_they_say() {
-        let check = |scope: Scope, method: Method, pattern: &str, expect: bool| {
-            assert_eq!(
-                scope.allows(&method, pattern),
-                expect,
-                "{scope:?} {method} {pattern}"
-            );
+        let check = |scope: Scope, need: Need, expect: bool| {
+            assert_eq!(scope.allows(need), expect, "{scope:?} {need:?}");
         };
-        check(Scope::Debit, Method::POST, "/v1/wallets/{id}/debits", true);
-        check(Scope::Debit, Method::POST, "/v1/debits/batch", true);
-        check(Scope::Debit, Method::GET, "/v1/wallets/{id}", true);
-        check(Scope::Debit, Method::GET, "/v1/user/balance", true);
-        check(
-            Scope::Debit,
-            Method::POST,
-            "/v1/wallets/{id}/wallet-transactions",
-            false,
-        );
-        check(
-            Scope::Debit,
-            Method::GET,
-            "/v1/wallets/{id}/wallet-transactions",
-            false,
-        );
-        check(Scope::Debit, Method::POST, "/v1/wallets", false);
-        check(
-            Scope::Read,
-            Method::GET,
-            "/v1/wallets/{id}/wallet-transactions",
-            true,
-        );
-        check(Scope::Read, Method::POST, "/v1/wallets/{id}/debits", false);
-        check(Scope::Read, Method::GET, "/v1/admin/verify", false);
-        check(Scope::Write, Method::POST, "/v1/wallets", true);
-        check(Scope::Write, Method::GET, "/v1/admin/api-keys", false);
-        check(
-            Scope::Admin,
-            Method::DELETE,
-            "/v1/admin/api-keys/{id}",
-            true,
-        );
+        check(Scope::Debit, Need::Debit, true);
+        check(Scope::Debit, Need::BalanceRead, true);
+        check(Scope::Debit, Need::Read, false);
+        check(Scope::Debit, Need::Write, false);
+        check(Scope::Read, Need::Read, true);
+        check(Scope::Read, Need::BalanceRead, true);
+        check(Scope::Read, Need::Debit, false);
+        check(Scope::Read, Need::Admin, false);
+        check(Scope::Write, Need::Write, true);
+        check(Scope::Write, Need::Debit, true);
+        check(Scope::Write, Need::Admin, false);
+        check(Scope::Admin, Need::Admin, true);
+        check(Scope::Read, Need::Public, true);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::server::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{web, HttpMessage};
 use prometheus::{
     exponential_buckets, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
@@ -63,20 +63,22 @@ pub async fn record<B: MessageBody>(
     let state = request.app_data::<web::Data<AppState>>().cloned();
     let response = next.call(request).await?;
     if let Some(state) = state {
+        // The resource middleware labelled the request; nothing is matched again.
         let route = response
             .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".into());
+            .extensions()
+            .get::<crate::auth::RouteLabel>()
+            .map_or("unmatched", |label| label.0);
         let method = response.request().method().as_str().to_owned();
         let status = response.status().as_u16().to_string();
         let metrics = &state.http_metrics;
         metrics
             .requests
-            .with_label_values(&[&route, &method, &status])
+            .with_label_values(&[route, method.as_str(), status.as_str()])
             .inc();
         metrics
             .duration
-            .with_label_values(&[&route, &method])
+            .with_label_values(&[route, &method])
             .observe(started.elapsed().as_secs_f64());
     }
     Ok(response)

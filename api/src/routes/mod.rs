@@ -9,55 +9,96 @@ pub mod system;
 pub mod transactions;
 pub mod wallets;
 
+use crate::auth::{Access, Need};
 use crate::dto::TransactionView;
 use crate::error::ApiError;
 use actix_web::{web, HttpRequest, HttpResponse};
 use engine::{idempotency::KEY_LEN_MAX, Receipt, WalletId};
 
-/// Registers every route. `/v1` requires the bearer key.
+/// Registers every route, hot paths first. Each resource carries its route
+/// label and what it needs from the caller's key (see `auth::guard`).
 pub fn configure(config: &mut web::ServiceConfig) {
+    use Need::{Admin, BalanceRead, Debit, Public, Read, Write};
     config
-        .service(resource("/health").route(web::get().to(system::health)))
-        .service(resource("/metrics").route(web::get().to(system::metrics)))
         .service(
             web::scope("/v1")
-                .wrap(actix_web::middleware::from_fn(crate::auth::require_key))
                 .service(
-                    resource("/wallets")
-                        .route(web::post().to(wallets::create))
-                        .route(web::get().to(wallets::list)),
+                    resource("/v1/wallets/{id}/debits", Read, Debit)
+                        .route(web::post().to(transactions::debit)),
                 )
-                .service(resource("/wallets/{id}").route(web::get().to(wallets::get)))
                 .service(
-                    resource("/wallets/{id}/wallet-transactions")
+                    resource("/v1/debits/batch", Read, Debit).route(web::post().to(batch::debits)),
+                )
+                .service(
+                    resource("/v1/wallets/{id}", BalanceRead, Write)
+                        .route(web::get().to(wallets::get)),
+                )
+                .service(
+                    resource("/v1/wallets/{id}/wallet-transactions", Read, Write)
                         .route(web::post().to(transactions::create))
                         .route(web::get().to(transactions::list)),
                 )
                 .service(
-                    resource("/wallets/{id}/debits").route(web::post().to(transactions::debit)),
+                    resource("/v1/wallets", Read, Write)
+                        .route(web::post().to(wallets::create))
+                        .route(web::get().to(wallets::list)),
                 )
-                .service(resource("/user/balance/deposit").route(web::post().to(deposits::deposit)))
-                .service(resource("/user/balance").route(web::get().to(deposits::balance)))
-                .service(resource("/admin/verify").route(web::get().to(admin::verify)))
                 .service(
-                    resource("/admin/api-keys")
+                    resource("/v1/user/balance/deposit", Read, Write)
+                        .route(web::post().to(deposits::deposit)),
+                )
+                .service(
+                    resource("/v1/user/balance", BalanceRead, Write)
+                        .route(web::get().to(deposits::balance)),
+                )
+                .service(
+                    resource("/v1/deposits/batch", Read, Write)
+                        .route(web::post().to(batch::deposits)),
+                )
+                .service(
+                    resource("/v1/topups/batch", Read, Write).route(web::post().to(batch::topups)),
+                )
+                .service(
+                    resource("/v1/admin/verify", Admin, Admin).route(web::get().to(admin::verify)),
+                )
+                .service(
+                    resource("/v1/admin/api-keys", Admin, Admin)
                         .route(web::post().to(admin::create_key))
                         .route(web::get().to(admin::list_keys)),
                 )
                 .service(
-                    resource("/admin/api-keys/{id}").route(web::delete().to(admin::revoke_key)),
+                    resource("/v1/admin/api-keys/{id}", Admin, Admin)
+                        .route(web::delete().to(admin::revoke_key)),
                 )
-                .service(resource("/debits/batch").route(web::post().to(batch::debits)))
-                .service(resource("/deposits/batch").route(web::post().to(batch::deposits)))
-                .service(resource("/topups/batch").route(web::post().to(batch::topups)))
                 .default_service(web::to(system::route_not_found)),
         )
+        .service(resource("/health", Public, Public).route(web::get().to(system::health)))
+        .service(resource("/metrics", Public, Public).route(web::get().to(system::metrics)))
         .default_service(web::to(system::route_not_found));
 }
 
-/// A resource whose unknown methods get the JSON 405.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(system::method_not_allowed))
+/// A resource at `route` (a full path; `/v1` resources sit in the `/v1`
+/// scope), guarded by its needs, with the JSON 405 for unknown methods.
+fn resource(
+    route: &'static str,
+    read: Need,
+    write: Need,
+) -> actix_web::Resource<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let access = Access { route, read, write };
+    let path = route.strip_prefix("/v1").unwrap_or(route);
+    web::resource(path)
+        .default_service(web::to(system::method_not_allowed))
+        .wrap(actix_web::middleware::from_fn(move |request, next| {
+            crate::auth::guard(access, request, next)
+        }))
 }
 
 /// The wallet id in the path; an id of the wrong shape cannot exist.
