@@ -331,17 +331,25 @@ impl Currency {
     }
 
     fn lookup_minor_units(self) -> Option<u32> {
-        let code = self.code();
-        let listed = |table: &str| table.split_ascii_whitespace().any(|c| c == code);
-        [
-            (MINOR_UNITS_2, 2),
-            (MINOR_UNITS_0, 0),
-            (MINOR_UNITS_3, 3),
-            (MINOR_UNITS_4, 4),
-        ]
-        .into_iter()
-        .find(|(table, _)| listed(table))
-        .map(|(_, units)| units)
+        // Built once: rendering asks for minor units on every response.
+        static TABLE: std::sync::OnceLock<std::collections::HashMap<[u8; 3], u32>> =
+            std::sync::OnceLock::new();
+        let table = TABLE.get_or_init(|| {
+            [
+                (MINOR_UNITS_2, 2),
+                (MINOR_UNITS_0, 0),
+                (MINOR_UNITS_3, 3),
+                (MINOR_UNITS_4, 4),
+            ]
+            .into_iter()
+            .flat_map(|(codes, units)| {
+                codes.split_ascii_whitespace().filter_map(move |code| {
+                    Some((<[u8; 3]>::try_from(code.as_bytes()).ok()?, units))
+                })
+            })
+            .collect()
+        });
+        table.get(&self.0).copied()
     }
 
     /// Decimal places of this currency (USD 2, JPY 0, KWD 3).
