@@ -26,42 +26,56 @@ fn batch(
     Ok(reply["data"].as_array().cloned().unwrap_or_default())
 }
 
-/// Creates `wallets` wallets (one deposit per new user), then debits a tenth
-/// of them, and reports the server's RSS.
+/// Creates `wallets` wallets through `POST /v1/wallets` (32 connections),
+/// then debits a tenth of them, and reports the server's RSS: memory must be
+/// bounded by the wallets touched, not by the wallets that exist.
 pub(crate) fn memory(wallets: usize) -> anyhow::Result<Measurement> {
     let dir = tempfile::tempdir()?;
     let server = crate::start_tally(dir.path())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?;
     let started = Instant::now();
-    let mut touched = Vec::with_capacity(wallets / 10);
-    for start in (0..wallets).step_by(BATCH) {
-        let items = (start..(start + BATCH).min(wallets))
-            .map(|n| format!(r#"{{"user":"u{n}","amount":"5"}}"#))
+    const CONNECTIONS: usize = 32;
+    let addr = server.addr;
+    let touched: Vec<String> = runtime.block_on(async move {
+        let tasks: Vec<_> = (0..CONNECTIONS)
+            .map(|connection| {
+                tokio::spawn(async move {
+                    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+                    let mut buffer = Vec::with_capacity(4096);
+                    let mut touched = Vec::new();
+                    for n in (connection..wallets).step_by(CONNECTIONS) {
+                        let body = format!(r#"{{"external_customer_id":"m{n}","currency":"USD","rate_amount":"1","paid_credits":"5"}}"#);
+                        let (status, reply) = http_load::exchange(&mut stream, &http_load::post("/v1/wallets", &body), &mut buffer).await?;
+                        anyhow::ensure!(status == 201, "creating a wallet: {status} {reply}");
+                        if n % 10 == 0 {
+                            let reply: serde_json::Value = serde_json::from_str(&reply)?;
+                            touched.push(reply["id"].as_str().unwrap_or_default().to_owned());
+                        }
+                    }
+                    Ok::<_, anyhow::Error>(touched)
+                })
+            })
             .collect();
-        for (offset, item) in batch(&runtime, &server, "/v1/deposits/batch", items)?
-            .iter()
-            .enumerate()
-        {
-            anyhow::ensure!(item["status"] == 201, "deposit failed: {item}");
-            if (start + offset) % 10 == 0 {
-                touched.push(
-                    item["transaction"]["wallet_id"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
-            }
+        let mut touched = Vec::new();
+        for task in tasks {
+            touched.extend(task.await??);
         }
-    }
+        Ok::<_, anyhow::Error>(touched)
+    })?;
     let created_in = started.elapsed();
+    let rss_created = server.rss_mib();
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     for chunk in touched.chunks(BATCH) {
         let items = chunk
             .iter()
             .map(|id| format!(r#"{{"wallet_id":"{id}","credits":"0.5"}}"#))
             .collect();
-        for item in batch(&runtime, &server, "/v1/debits/batch", items)? {
+        for item in batch(&current, &server, "/v1/debits/batch", items)? {
             anyhow::ensure!(item["status"] == 201, "debit failed: {item}");
         }
     }
@@ -76,7 +90,8 @@ pub(crate) fn memory(wallets: usize) -> anyhow::Result<Measurement> {
         p999_us: 0,
         rss_mib: rss,
         note: Some(format!(
-            "{wallets} wallets created, {} touched; RSS target <= 1024 MiB",
+            "{wallets} wallets created via POST /v1/wallets (RSS then {:.0} MiB), {} touched by debits; target <= 1024 MiB",
+            rss_created.unwrap_or(0.0),
             touched.len()
         )),
     })

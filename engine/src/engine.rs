@@ -163,6 +163,8 @@ impl Engine {
             }),
             memtable_budget_bytes: config.memtable_budget_bytes,
             block_cache_bytes: config.block_cache_bytes,
+            // A quarter of the memtable budget: a restart replays at most that.
+            wal_max_bytes: (config.memtable_budget_bytes / 4).max(8 << 20),
         };
         std::fs::create_dir_all(&config.data_dir)?;
         let store = Arc::new(RocksStore::open(&config.data_dir, options)?);

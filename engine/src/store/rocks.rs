@@ -26,6 +26,8 @@ pub struct RocksOptions {
     pub memtable_budget_bytes: usize,
     /// Size of the one block cache all column families share.
     pub block_cache_bytes: usize,
+    /// WAL size at which memtables are flushed (bounds recovery time).
+    pub wal_max_bytes: usize,
 }
 
 impl RocksOptions {
@@ -35,6 +37,7 @@ impl RocksOptions {
             idempotency_expired,
             memtable_budget_bytes: 128 << 20,
             block_cache_bytes: 64 << 20,
+            wal_max_bytes: 64 << 20,
         }
     }
 }
@@ -61,6 +64,9 @@ impl RocksStore {
         // Memory is bounded by settings, not by the number of column
         // families: all memtables share one budget, all tables one cache.
         db_options.set_db_write_buffer_size(options.memtable_budget_bytes);
+        // Recovery replays the WAL of unflushed memtables: capping the WAL
+        // flushes them earlier and keeps a restart after a crash short.
+        db_options.set_max_total_wal_size(options.wal_max_bytes as u64);
         let cache = Cache::new_lru_cache(options.block_cache_bytes);
         let mut table_options = BlockBasedOptions::default();
         table_options.set_block_cache(&cache);
