@@ -9,6 +9,7 @@
 
 use crate::dto::{self, DecimalText, Limits, MetadataValue};
 use crate::error::ApiError;
+use crate::routes::batch::{deposit_target, top_up};
 use engine::{BatchItem, Command, Engine, Target};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -200,25 +201,12 @@ fn row_item(
     let mut take = |name: &str| row.fields.remove(name);
     let (target, command) = match options.kind {
         ImportKind::Deposit => {
-            let (wallet, user, amount) = (take("wallet_id"), take("user"), take("amount"));
-            let amount =
-                DecimalText(amount.ok_or_else(|| ApiError::amount("amount", "is required"))?);
-            let (target, amount) = match (wallet, user) {
-                (Some(id), None) => (
-                    Target::Wallet(crate::routes::wallet_id(&id)?),
-                    dto::positive_decimal("amount", &amount, 4)?,
-                ),
-                (None, Some(user)) => (
-                    Target::User(dto::identifier("user", &user)?),
-                    dto::currency_amount("amount", &amount, currency)?,
-                ),
-                _ => {
-                    return Err(ApiError::field(
-                        "wallet_id",
-                        "or user (exactly one of them) is required",
-                    ))
-                }
-            };
+            let amount = DecimalText(
+                take("amount").ok_or_else(|| ApiError::amount("amount", "is required"))?,
+            );
+            let (wallet, user) = (take("wallet_id"), take("user"));
+            let (target, amount) =
+                deposit_target(wallet.as_deref(), user.as_deref(), &amount, currency)?;
             (
                 target,
                 Command::Deposit {
@@ -230,27 +218,13 @@ fn row_item(
         ImportKind::Topup => {
             let id =
                 take("wallet_id").ok_or_else(|| ApiError::field("wallet_id", "is required"))?;
-            let paid = dto::credits_or_zero(
-                "paid_credits",
-                take("paid_credits").map(DecimalText).as_ref(),
-            )?;
-            let granted = dto::credits_or_zero(
-                "granted_credits",
-                take("granted_credits").map(DecimalText).as_ref(),
-            )?;
-            if paid.is_zero() && granted.is_zero() {
-                return Err(ApiError::amount(
-                    "paid_credits",
-                    "or granted_credits must be greater than zero",
-                ));
-            }
+            let (paid, granted) = (
+                take("paid_credits").map(DecimalText),
+                take("granted_credits").map(DecimalText),
+            );
             (
                 Target::Wallet(crate::routes::wallet_id(&id)?),
-                Command::TopUp {
-                    paid,
-                    granted,
-                    metadata: Vec::new(),
-                },
+                top_up(paid.as_ref(), granted.as_ref(), Vec::new())?,
             )
         }
     };

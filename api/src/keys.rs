@@ -74,11 +74,7 @@ pub fn run_local(command: KeysCommand, config: EngineConfig) -> Result<(), KeysE
 }
 
 async fn run_on_engine(engine: &Engine, command: KeysCommand) -> Result<(), KeysError> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        });
+    let now_ms = engine::Clock::now_ms(&engine::SystemClock);
     match command {
         KeysCommand::Create { name, scope } => {
             let (record, secret) = generate_key(&name, scope, now_ms);

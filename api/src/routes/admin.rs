@@ -99,11 +99,7 @@ pub async fn create_key(
     let name = crate::dto::identifier("name", &body.name)?;
     let scope = crate::auth::Scope::parse(&body.scope)
         .ok_or_else(|| ApiError::field("scope", "must be admin, write, debit or read"))?;
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        });
+    let now_ms = engine::Clock::now_ms(&engine::SystemClock);
     let (record, secret) = crate::auth::generate_key(&name, scope, now_ms);
     state.engine.put_api_key(&record).await?;
     state.keyring.upsert(&record);
@@ -148,11 +144,7 @@ pub async fn revoke_key(
         .find(|record| record.id == id)
         .ok_or(ApiError::KeyNotFound)?;
     if record.revoked_at_ms.is_none() {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| {
-                i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-            });
+        let now_ms = engine::Clock::now_ms(&engine::SystemClock);
         record.revoked_at_ms = Some(now_ms);
         state.engine.put_api_key(&record).await?;
         state.keyring.upsert(&record);

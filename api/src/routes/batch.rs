@@ -7,7 +7,9 @@
 
 use super::wallet_id;
 use crate::body::read_json;
-use crate::dto::{self, DebitBatch, DepositBatch, Limits, TopUpBatch, TransactionView};
+use crate::dto::{
+    self, DebitBatch, DecimalText, DepositBatch, Limits, TopUpBatch, TransactionView,
+};
 use crate::error::{ApiError, ErrorView};
 use crate::server::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -79,24 +81,12 @@ pub async fn deposits(
         .items
         .into_iter()
         .map(|item| {
-            let target = match (&item.wallet_id, &item.user) {
-                (Some(id), None) => Target::Wallet(wallet_id(id)?),
-                (None, Some(user)) => Target::User(dto::identifier("user", user)?),
-                _ => {
-                    return Err(ApiError::field(
-                        "wallet_id",
-                        "or user (exactly one of them) is required",
-                    ))
-                }
-            };
-            // A user's wallet has the configured currency, checked here; a
-            // wallet's own currency is checked by the engine, which knows it.
-            let amount = match &target {
-                Target::User(_) => dto::currency_amount("amount", &item.amount, currency)?,
-                Target::Wallet(_) => {
-                    dto::positive_decimal("amount", &item.amount, MINOR_UNITS_MAX)?
-                }
-            };
+            let (target, amount) = deposit_target(
+                item.wallet_id.as_deref(),
+                item.user.as_deref(),
+                &item.amount,
+                currency,
+            )?;
             let command = Command::Deposit {
                 amount,
                 metadata: dto::metadata_from_map(&limits, item.metadata)?,
@@ -124,19 +114,11 @@ pub async fn topups(
         .items
         .into_iter()
         .map(|item| {
-            let paid = dto::credits_or_zero("paid_credits", item.paid_credits.as_ref())?;
-            let granted = dto::credits_or_zero("granted_credits", item.granted_credits.as_ref())?;
-            if paid.is_zero() && granted.is_zero() {
-                return Err(ApiError::amount(
-                    "paid_credits",
-                    "or granted_credits must be greater than zero",
-                ));
-            }
-            let command = Command::TopUp {
-                paid,
-                granted,
-                metadata: dto::metadata_from_map(&limits, item.metadata)?,
-            };
+            let command = top_up(
+                item.paid_credits.as_ref(),
+                item.granted_credits.as_ref(),
+                dto::metadata_from_map(&limits, item.metadata)?,
+            )?;
             Ok(BatchItem {
                 target: Target::Wallet(wallet_id(&item.wallet_id)?),
                 command,
@@ -145,6 +127,52 @@ pub async fn topups(
         })
         .collect();
     run(&state, parsed).await
+}
+
+/// Where a deposit goes (`wallet_id` or `user`, exactly one) and its
+/// amount: a user's wallet has the configured currency, checked here; a
+/// wallet's own currency is checked by the engine, which knows it.
+pub(crate) fn deposit_target(
+    wallet: Option<&str>,
+    user: Option<&str>,
+    amount: &DecimalText,
+    user_currency: engine::Currency,
+) -> Result<(Target, rust_decimal::Decimal), ApiError> {
+    match (wallet, user) {
+        (Some(id), None) => Ok((
+            Target::Wallet(wallet_id(id)?),
+            dto::positive_decimal("amount", amount, MINOR_UNITS_MAX)?,
+        )),
+        (None, Some(user)) => Ok((
+            Target::User(dto::identifier("user", user)?),
+            dto::currency_amount("amount", amount, user_currency)?,
+        )),
+        _ => Err(ApiError::field(
+            "wallet_id",
+            "or user (exactly one of them) is required",
+        )),
+    }
+}
+
+/// A top-up of paid and/or granted credits, at least one greater than zero.
+pub(crate) fn top_up(
+    paid: Option<&DecimalText>,
+    granted: Option<&DecimalText>,
+    metadata: engine::Metadata,
+) -> Result<Command, ApiError> {
+    let paid = dto::credits_or_zero("paid_credits", paid)?;
+    let granted = dto::credits_or_zero("granted_credits", granted)?;
+    if paid.is_zero() && granted.is_zero() {
+        return Err(ApiError::amount(
+            "paid_credits",
+            "or granted_credits must be greater than zero",
+        ));
+    }
+    Ok(Command::TopUp {
+        paid,
+        granted,
+        metadata,
+    })
 }
 
 fn check_size(limits: &Limits, items: usize) -> Result<(), ApiError> {

@@ -34,19 +34,11 @@ fn transaction_command(limits: &dto::Limits, body: WalletTransaction) -> Result<
             if body.credits_to_void.is_some() {
                 return Err(ApiError::field("credits_to_void", "is only for type VOID"));
             }
-            let paid = dto::credits_or_zero("paid_credits", body.paid_credits.as_ref())?;
-            let granted = dto::credits_or_zero("granted_credits", body.granted_credits.as_ref())?;
-            if paid.is_zero() && granted.is_zero() {
-                return Err(ApiError::amount(
-                    "paid_credits",
-                    "or granted_credits must be greater than zero",
-                ));
-            }
-            Ok(Command::TopUp {
-                paid,
-                granted,
+            super::batch::top_up(
+                body.paid_credits.as_ref(),
+                body.granted_credits.as_ref(),
                 metadata,
-            })
+            )
         }
         "VOID" => {
             if body.paid_credits.is_some() || body.granted_credits.is_some() {
