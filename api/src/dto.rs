@@ -64,6 +64,35 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+impl utoipa::PartialSchema for DecimalText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(r"^[0-9]+(\.[0-9]+)?$"))
+            .description(Some("A plain decimal as a string: digits, optionally a point and digits. No sign, exponent or spaces."))
+            .examples([serde_json::json!("12.50")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for DecimalText {}
+
+impl utoipa::PartialSchema for MetadataValue {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .description(Some(
+                "A label; numbers and booleans are kept as their text.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for MetadataValue {}
+
 /// Limits applied to client strings and metadata.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -168,7 +197,7 @@ fn text_field(field: &str, text: &str, len_max: usize) -> Result<(), ApiError> {
 }
 
 /// Metadata as an array of `{"key","value"}` (wallet transactions, seed 001).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetadataPair {
     pub key: String,
@@ -241,7 +270,7 @@ pub fn metadata_from_map(
 }
 
 /// `POST /v1/wallets`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWallet {
     pub external_customer_id: String,
@@ -253,7 +282,7 @@ pub struct CreateWallet {
 }
 
 /// `POST /v1/wallets/{id}/wallet-transactions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WalletTransaction {
     #[serde(rename = "type")]
@@ -265,7 +294,7 @@ pub struct WalletTransaction {
 }
 
 /// `POST /v1/wallets/{id}/debits`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Debit {
     pub credits: DecimalText,
@@ -273,7 +302,7 @@ pub struct Debit {
 }
 
 /// `POST /v1/user/balance/deposit` (seed 000).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deposit {
     pub user: String,
@@ -294,7 +323,7 @@ pub fn timestamp(ms: i64) -> String {
 }
 
 /// Balances as shown everywhere.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BalanceView {
     pub paid_credits: String,
     pub granted_credits: String,
@@ -322,7 +351,7 @@ fn currency_text(amount: Option<Decimal>, currency: Currency) -> String {
 }
 
 /// A wallet.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WalletView {
     pub id: String,
     pub object: &'static str,
@@ -355,14 +384,14 @@ impl WalletView {
 }
 
 /// One key/value metadata pair in responses.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PairView {
     pub key: String,
     pub value: String,
 }
 
 /// A ledger entry (wallet transaction).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TransactionView {
     pub id: String,
     pub object: &'static str,
@@ -434,7 +463,7 @@ impl TransactionView {
 }
 
 /// A page of a list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ListView<T> {
     pub object: &'static str,
     pub data: Vec<T>,
@@ -443,14 +472,14 @@ pub struct ListView<T> {
 }
 
 /// `POST /v1/debits/batch`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DebitBatch {
     pub items: Vec<DebitItem>,
 }
 
 /// One debit of a batch.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DebitItem {
     pub wallet_id: String,
@@ -460,14 +489,14 @@ pub struct DebitItem {
 }
 
 /// `POST /v1/deposits/batch`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DepositBatch {
     pub items: Vec<DepositItem>,
 }
 
 /// One deposit of a batch: to a wallet, or to a user's default wallet.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DepositItem {
     pub wallet_id: Option<String>,
@@ -478,14 +507,14 @@ pub struct DepositItem {
 }
 
 /// `POST /v1/topups/batch`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopUpBatch {
     pub items: Vec<TopUpItem>,
 }
 
 /// One top-up of a batch.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopUpItem {
     pub wallet_id: String,

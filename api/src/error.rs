@@ -161,12 +161,18 @@ impl ApiError {
 }
 
 /// The JSON detail of an error, owned, for embedding (batch item results).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorView {
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+}
+
+/// The body of every error response (documentation schema of `Body`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorView,
 }
 
 impl ApiError {

@@ -10,6 +10,7 @@ pub mod import;
 pub mod keys;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod settings;

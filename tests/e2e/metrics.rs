@@ -132,3 +132,53 @@ fn metrics_count_what_the_traffic_did() {
         .any(|name| name.starts_with("tally_store_bytes{")));
     assert!(after.contains_key("process_resident_memory_bytes"));
 }
+
+#[test]
+fn the_openapi_document_is_served_and_describes_every_route() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let reply = server.raw("GET", "/openapi.json", None, &[], None);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body["openapi"], "3.1.0");
+    let paths = reply.body["paths"].as_object().expect("paths");
+    for (path, method) in [
+        ("/v1/wallets", "post"),
+        ("/v1/wallets", "get"),
+        ("/v1/wallets/{id}", "get"),
+        ("/v1/wallets/{id}/wallet-transactions", "post"),
+        ("/v1/wallets/{id}/wallet-transactions", "get"),
+        ("/v1/wallets/{id}/debits", "post"),
+        ("/v1/user/balance/deposit", "post"),
+        ("/v1/user/balance", "get"),
+        ("/v1/debits/batch", "post"),
+        ("/v1/deposits/batch", "post"),
+        ("/v1/topups/batch", "post"),
+        ("/v1/admin/verify", "get"),
+        ("/v1/admin/api-keys", "post"),
+        ("/v1/admin/api-keys", "get"),
+        ("/v1/admin/api-keys/{id}", "delete"),
+        ("/health", "get"),
+        ("/metrics", "get"),
+    ] {
+        let operation = &paths[path][method];
+        assert!(operation.is_object(), "{method} {path} is documented");
+        if path.starts_with("/v1/") {
+            for status in ["400", "401", "403", "404", "503"] {
+                assert!(
+                    operation["responses"][status].is_object(),
+                    "{method} {path} documents {status}"
+                );
+            }
+        }
+    }
+    let debit = &paths["/v1/wallets/{id}/debits"]["post"];
+    assert!(debit["responses"]["402"].is_object());
+    let schemas = &reply.body["components"]["schemas"];
+    let credits = &schemas["Debit"]["properties"]["credits"]["$ref"];
+    assert_eq!(credits, "#/components/schemas/DecimalText");
+    assert_eq!(
+        schemas["DecimalText"]["type"], "string",
+        "amounts are strings"
+    );
+    assert!(schemas["DecimalText"]["pattern"].is_string());
+}

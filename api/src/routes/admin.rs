@@ -8,13 +8,13 @@ use crate::server::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct MismatchView {
     wallet_id: Option<String>,
     detail: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct VerifyView {
     object: &'static str,
     consistent: bool,
@@ -25,6 +25,8 @@ struct VerifyView {
     mismatches: Vec<MismatchView>,
 }
 
+#[utoipa::path(get, path = "/v1/admin/verify", tag = "admin",
+    responses((status = 200, description = "Every wallet recomputed from its ledger", body = VerifyView)), security(("bearer" = [])))]
 /// `GET /v1/admin/verify`.
 pub async fn verify(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let engine = state.engine.clone();
@@ -51,7 +53,7 @@ pub async fn verify(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 }
 
 /// `POST /v1/admin/api-keys` body.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKeyBody {
     name: String,
@@ -59,7 +61,7 @@ pub struct NewKeyBody {
 }
 
 /// A key as listed: never its secret, except once in the creation reply.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     id: String,
     object: &'static str,
@@ -88,6 +90,8 @@ impl KeyView {
     }
 }
 
+#[utoipa::path(post, path = "/v1/admin/api-keys", tag = "admin", request_body = NewKeyBody,
+    responses((status = 201, description = "The key, with its secret shown this once", body = KeyView)), security(("bearer" = [])))]
 /// `POST /v1/admin/api-keys`: the secret is in this reply and nowhere else.
 pub async fn create_key(
     state: web::Data<AppState>,
@@ -107,12 +111,22 @@ pub async fn create_key(
     Ok(HttpResponse::Created().json(KeyView::new(&record, Some(secret))))
 }
 
+/// A list of keys.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyListView {
+    object: &'static str,
+    data: Vec<KeyView>,
+}
+
 /// Query of the key list.
 #[derive(Debug, serde::Deserialize)]
 pub struct KeyQuery {
     prefix: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/admin/api-keys", tag = "admin",
+    params(("prefix" = Option<String>, Query, description = "Key id prefix, with or without tally_")),
+    responses((status = 200, description = "Keys, never their secrets", body = KeyListView)), security(("bearer" = [])))]
 /// `GET /v1/admin/api-keys?prefix=`: ids starting with `prefix` (with or
 /// without the `tally_` part).
 pub async fn list_keys(
@@ -128,9 +142,14 @@ pub async fn list_keys(
         .filter(|record| record.id.starts_with(prefix))
         .map(|record| KeyView::new(record, None))
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "object": "list", "data": data })))
+    Ok(HttpResponse::Ok().json(KeyListView {
+        object: "list",
+        data,
+    }))
 }
 
+#[utoipa::path(delete, path = "/v1/admin/api-keys/{id}", tag = "admin", params(("id" = String, Path, description = "Key id")),
+    responses((status = 200, description = "The revoked key", body = KeyView)), security(("bearer" = [])))]
 /// `DELETE /v1/admin/api-keys/{id}`: revokes at once, for every worker.
 pub async fn revoke_key(
     state: web::Data<AppState>,

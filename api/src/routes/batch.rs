@@ -21,7 +21,7 @@ use serde::Serialize;
 const MINOR_UNITS_MAX: u32 = 4;
 
 /// One item's result.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ItemView {
     status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -32,7 +32,7 @@ struct ItemView {
     error: Option<ErrorView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BatchView {
     object: &'static str,
     succeeded: usize,
@@ -40,6 +40,8 @@ struct BatchView {
     data: Vec<ItemView>,
 }
 
+#[utoipa::path(post, path = "/v1/debits/batch", tag = "batches", request_body = DebitBatch,
+    responses((status = 200, description = "One result per item, in order, after the sync covering the batch", body = BatchView)), security(("bearer" = [])))]
 /// `POST /v1/debits/batch`.
 pub async fn debits(
     state: web::Data<AppState>,
@@ -67,6 +69,8 @@ pub async fn debits(
     run(&state, parsed).await
 }
 
+#[utoipa::path(post, path = "/v1/deposits/batch", tag = "batches", request_body = DepositBatch,
+    responses((status = 200, description = "One result per item, in order, after the sync covering the batch", body = BatchView)), security(("bearer" = [])))]
 /// `POST /v1/deposits/batch`.
 pub async fn deposits(
     state: web::Data<AppState>,
@@ -101,6 +105,8 @@ pub async fn deposits(
     run(&state, parsed).await
 }
 
+#[utoipa::path(post, path = "/v1/topups/batch", tag = "batches", request_body = TopUpBatch,
+    responses((status = 200, description = "One result per item, in order, after the sync covering the batch", body = BatchView)), security(("bearer" = [])))]
 /// `POST /v1/topups/batch`.
 pub async fn topups(
     state: web::Data<AppState>,

@@ -5,12 +5,16 @@
 
 use super::{created, idempotency_key};
 use crate::body::read_json;
-use crate::dto::{self, BalanceView, Deposit};
+use crate::dto::{self, BalanceView, Deposit, TransactionView};
 use crate::error::ApiError;
 use crate::server::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
+#[utoipa::path(post, path = "/v1/user/balance/deposit", tag = "deposits", params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: same key and body replay the original response; same key, other body: 409.")), request_body = Deposit,
+    responses((status = 201, description = "The deposit; the user's wallet is created by the first one", body = TransactionView),
+        (status = 409, description = "Idempotency key used with another request", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
 /// `POST /v1/user/balance/deposit`.
 pub async fn deposit(
     state: web::Data<AppState>,
@@ -34,7 +38,7 @@ pub struct BalanceQuery {
 }
 
 /// A user's balance.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct UserBalanceView {
     object: &'static str,
     user: String,
@@ -45,6 +49,8 @@ struct UserBalanceView {
     credits: BalanceView,
 }
 
+#[utoipa::path(get, path = "/v1/user/balance", tag = "deposits", params(("user" = String, Query, description = "The user")),
+    responses((status = 200, description = "The user's balance (zero for an unknown user)", body = UserBalanceView)), security(("bearer" = [])))]
 /// `GET /v1/user/balance?user=...`: a user with no deposits has a zero balance.
 pub async fn balance(
     state: web::Data<AppState>,

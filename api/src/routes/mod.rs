@@ -74,6 +74,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         )
         .service(resource("/health", Public, Public).route(web::get().to(system::health)))
         .service(resource("/metrics", Public, Public).route(web::get().to(system::metrics)))
+        .service(
+            resource("/openapi.json", Public, Public).route(web::get().to(crate::openapi::serve)),
+        )
         .default_service(web::to(system::route_not_found));
 }
 

@@ -5,11 +5,19 @@ use crate::error::ApiError;
 use crate::server::AppState;
 use actix_web::{web, HttpResponse};
 
-/// `GET /health`: the process is up and serving.
-pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+/// The health reply.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    status: &'static str,
 }
 
+/// `GET /health`: the process is up and serving.
+#[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, description = "Serving", body = Health)))]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()

@@ -11,6 +11,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use engine::Command;
 use serde::Deserialize;
 
+#[utoipa::path(post, path = "/v1/wallets/{id}/wallet-transactions", tag = "transactions", params(("id" = String, Path, description = "Wallet id (wal_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: same key and body replay the original response; same key, other body: 409.")),
+    request_body = WalletTransaction,
+    responses((status = 201, description = "The transaction, with balances after it", body = TransactionView),
+        (status = 402, description = "A VOID larger than the balance; nothing changed", body = crate::error::ErrorBody),
+        (status = 409, description = "Idempotency key used with another request", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
 /// `POST /v1/wallets/{id}/wallet-transactions`.
 pub async fn create(
     state: web::Data<AppState>,
@@ -57,6 +63,12 @@ fn transaction_command(limits: &dto::Limits, body: WalletTransaction) -> Result<
     }
 }
 
+#[utoipa::path(post, path = "/v1/wallets/{id}/debits", tag = "transactions", params(("id" = String, Path, description = "Wallet id (wal_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: same key and body replay the original response; same key, other body: 409.")),
+    request_body = Debit,
+    responses((status = 201, description = "The debit, with balances after it", body = TransactionView),
+        (status = 402, description = "Larger than the balance; nothing changed", body = crate::error::ErrorBody),
+        (status = 409, description = "Idempotency key used with another request", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
 /// `POST /v1/wallets/{id}/debits`.
 pub async fn debit(
     state: web::Data<AppState>,
@@ -82,6 +94,10 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/wallets/{id}/wallet-transactions", tag = "transactions",
+    params(("id" = String, Path, description = "Wallet id (wal_…)"), ("limit" = Option<String>, Query, description = "1 to 1000 (default 100)"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses((status = 200, description = "Ledger entries, newest first", body = ListView<TransactionView>)), security(("bearer" = [])))]
 /// `GET /v1/wallets/{id}/wallet-transactions?limit=&cursor=`.
 pub async fn list(
     state: web::Data<AppState>,

@@ -10,6 +10,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use engine::NewWallet;
 use serde::Deserialize;
 
+#[utoipa::path(post, path = "/v1/wallets", tag = "wallets", params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: same key and body replay the original response; same key, other body: 409.")), request_body = CreateWallet,
+    responses((status = 201, description = "The wallet (on a replay, as created)", body = WalletView)), security(("bearer" = [])))]
 /// `POST /v1/wallets`.
 pub async fn create(
     state: web::Data<AppState>,
@@ -38,6 +40,8 @@ pub async fn create(
     Ok(response.json(WalletView::new(&created.wallet)))
 }
 
+#[utoipa::path(get, path = "/v1/wallets/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id (wal_…)")),
+    responses((status = 200, description = "The wallet as of its last durable change", body = WalletView)), security(("bearer" = [])))]
 /// `GET /v1/wallets/{id}`.
 pub async fn get(
     state: web::Data<AppState>,
@@ -54,6 +58,9 @@ pub struct ListQuery {
     external_customer_id: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/wallets", tag = "wallets",
+    params(("external_customer_id" = String, Query, description = "The customer whose wallets to list")),
+    responses((status = 200, description = "The customer's wallets, oldest first", body = ListView<WalletView>)), security(("bearer" = [])))]
 /// `GET /v1/wallets?external_customer_id=...`.
 pub async fn list(
     state: web::Data<AppState>,

@@ -1,0 +1,124 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
+//! annotations and the wire types' `ToSchema` derives, so it cannot drift
+//! from the code. Served at `GET /openapi.json` (no key). A modifier adds the
+//! bearer scheme and the error responses every `/v1` route may give.
+
+use crate::error::ErrorBody;
+use crate::routes::{admin, batch, deposits, system, transactions, wallets};
+use actix_web::HttpResponse;
+use std::sync::OnceLock;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi, PartialSchema};
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tally",
+        description = "Prepaid-credit wallets and usage metering. Amounts are JSON strings of plain decimals."
+    ),
+    paths(
+        wallets::create,
+        wallets::get,
+        wallets::list,
+        transactions::create,
+        transactions::debit,
+        transactions::list,
+        deposits::deposit,
+        deposits::balance,
+        batch::debits,
+        batch::deposits,
+        batch::topups,
+        admin::verify,
+        admin::create_key,
+        admin::list_keys,
+        admin::revoke_key,
+        system::health,
+        system::metrics,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&Conventions)
+)]
+pub struct ApiDoc;
+
+/// Error responses any `/v1` route may give, from the one error table.
+const V1_ERRORS: [(&str, &str); 9] = [
+    (
+        "400",
+        "Malformed or invalid input (the field is named); nothing changed",
+    ),
+    ("401", "Missing, wrong or revoked bearer key"),
+    ("403", "The key's scope does not allow this route"),
+    ("404", "Unknown wallet, key or route"),
+    ("408", "The body did not arrive in time"),
+    ("413", "Body over the configured limit"),
+    ("422", "A balance would leave the representable range"),
+    ("500", "A bug; details are in the server log"),
+    (
+        "503",
+        "Overloaded, storage unavailable or shutting down; retry after Retry-After",
+    ),
+];
+
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+        let error = || {
+            ContentBuilder::new()
+                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                    "ErrorBody",
+                ))))
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let errors: &[(&str, &str)] = if path.starts_with("/v1/") {
+                &V1_ERRORS
+            } else {
+                &V1_ERRORS[7..]
+            };
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, description) in errors {
+                    let response = ResponseBuilder::new()
+                        .description(*description)
+                        .content("application/json", error())
+                        .build();
+                    operation
+                        .responses
+                        .responses
+                        .entry((*status).to_owned())
+                        .or_insert(RefOr::T(response));
+                }
+            }
+        }
+        let _ = ErrorBody::schema();
+    }
+}
+
+/// The document as JSON, built once.
+pub fn json() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_json()
+            .unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))
+    })
+}
+
+/// `GET /openapi.json`.
+pub async fn serve() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(json())
+}
