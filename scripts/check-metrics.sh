@@ -6,18 +6,10 @@ set -euo pipefail
 
 tally="${1:-${CARGO_TARGET_DIR:-target}/debug/tally}"
 command -v promtool >/dev/null || { echo "promtool not found (apt-get install prometheus)" >&2; exit 1; }
-work=$(mktemp -d)
 key="check-metrics-key-0123456789"
-TALLY_LISTEN=127.0.0.1:0 TALLY_DATA_DIR="$work/data" TALLY_API_KEY="$key" RUST_LOG=warn \
-  "$tally" >"$work/stdout" 2>"$work/stderr" &
-pid=$!
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 1 100); do
-  grep -q "listening on" "$work/stdout" 2>/dev/null && break
-  sleep 0.1
-done
-base=$(sed -n 's/^tally listening on //p' "$work/stdout")
-[ -n "$base" ] || { echo "tally did not start:" >&2; cat "$work/stderr" >&2; exit 1; }
+# shellcheck source=scripts/start-tally.sh
+source "$(dirname "$0")/start-tally.sh"
+start_tally "$tally" "$key"
 
 auth=(-H "Authorization: Bearer $key")
 wallet=$(curl -sf "${auth[@]}" -X POST "$base/v1/wallets" \

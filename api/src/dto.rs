@@ -471,12 +471,15 @@ pub struct ListView<T> {
     pub next_cursor: Option<String>,
 }
 
-/// `POST /v1/debits/batch`.
+/// The body of every batch route: `{"items":[…]}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DebitBatch {
-    pub items: Vec<DebitItem>,
+pub struct Items<I> {
+    pub items: Vec<I>,
 }
+
+/// `POST /v1/debits/batch`.
+pub type DebitBatch = Items<DebitItem>;
 
 /// One debit of a batch.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -489,11 +492,7 @@ pub struct DebitItem {
 }
 
 /// `POST /v1/deposits/batch`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DepositBatch {
-    pub items: Vec<DepositItem>,
-}
+pub type DepositBatch = Items<DepositItem>;
 
 /// One deposit of a batch: to a wallet, or to a user's default wallet.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -507,11 +506,7 @@ pub struct DepositItem {
 }
 
 /// `POST /v1/topups/batch`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TopUpBatch {
-    pub items: Vec<TopUpItem>,
-}
+pub type TopUpBatch = Items<TopUpItem>;
 
 /// One top-up of a batch.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -33,6 +33,18 @@ fn engine_config(dir: &std::path::Path) -> EngineConfig {
     }
 }
 
+/// A USD wallet with a million paid credits: never runs dry in a bench.
+fn funded_wallet() -> NewWallet {
+    NewWallet {
+        external_customer_id: "bench".into(),
+        name: None,
+        currency: Currency::parse("USD").expect("known"),
+        rate_amount: rust_decimal::Decimal::ONE,
+        paid_credits: Credits::parse("1000000").expect("valid"),
+        granted_credits: Credits::ZERO,
+    }
+}
+
 fn debit() -> Command {
     Command::Debit {
         credits: Credits::parse("0.000001").expect("valid"),
@@ -54,14 +66,7 @@ pub(crate) fn engine_debits(
         let engine = Engine::open(engine_config(dir.path()), Arc::new(SystemClock), &registry)?;
         let mut ids = Vec::with_capacity(wallets);
         for _ in 0..wallets {
-            let spec = NewWallet {
-                external_customer_id: "bench".into(),
-                name: None,
-                currency: Currency::parse("USD").expect("known"),
-                rate_amount: rust_decimal::Decimal::ONE,
-                paid_credits: Credits::parse("1000000").expect("valid"),
-                granted_credits: Credits::ZERO,
-            };
+            let spec = funded_wallet();
             ids.push(engine.create_wallet(spec, None).await?.wallet.id);
         }
         let started = Instant::now();
@@ -123,14 +128,7 @@ pub(crate) fn rocksdb_ceiling(
         // Real encodings of a wallet and of a debit's ledger entry.
         let samples: Vec<(Wallet, Vec<u8>, Vec<u8>)> = (0..wallets)
             .map(|_| {
-                let spec = NewWallet {
-                    external_customer_id: "bench".into(),
-                    name: None,
-                    currency: Currency::parse("USD").expect("known"),
-                    rate_amount: rust_decimal::Decimal::ONE,
-                    paid_credits: Credits::parse("1000000").expect("valid"),
-                    granted_credits: Credits::ZERO,
-                };
+                let spec = funded_wallet();
                 let (wallet, _) =
                     Wallet::open(WalletId::generate(1), TxnId::generate(1), spec, None, 1)
                         .expect("opens");

@@ -291,17 +291,11 @@ fn import(lines: usize) -> anyhow::Result<Measurement> {
         "import failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    Ok(Measurement {
-        scenario: "import".into(),
-        ops: lines as u64,
-        errors: 0,
-        throughput: lines as f64 / elapsed.as_secs_f64(),
-        p50_us: 0,
-        p99_us: 0,
-        p999_us: 0,
-        rss_mib: None,
-        note: None,
-    })
+    Ok(Measurement::rate(
+        "import",
+        lines as u64,
+        lines as f64 / elapsed.as_secs_f64(),
+    ))
 }
 
 /// Runs bench/postgres.sh and reads its JSON line.
@@ -324,14 +318,9 @@ fn postgres(concurrency: usize, seconds: u64, wallets: usize) -> anyhow::Result<
     let json: serde_json::Value = serde_json::from_str(line.trim())?;
     let number = |name: &str| json[name].as_f64().unwrap_or(0.0);
     Ok(Measurement {
-        scenario: "postgres".into(),
-        ops: number("transactions") as u64,
-        errors: 0,
-        throughput: number("tps"),
         p50_us: number("p50_us") as u32,
         p99_us: number("p99_us") as u32,
         p999_us: number("p999_us") as u32,
-        rss_mib: None,
-        note: None,
+        ..Measurement::rate("postgres", number("transactions") as u64, number("tps"))
     })
 }

@@ -57,6 +57,23 @@ impl Measurement {
     }
 }
 
+impl Measurement {
+    /// A scenario measured only as a rate (no per-operation latencies).
+    pub(crate) fn rate(scenario: &str, ops: u64, throughput: f64) -> Measurement {
+        Measurement {
+            scenario: scenario.to_owned(),
+            ops,
+            errors: 0,
+            throughput,
+            p50_us: 0,
+            p99_us: 0,
+            p999_us: 0,
+            rss_mib: None,
+            note: None,
+        }
+    }
+}
+
 /// A ratio between two scenarios and the target it is held to.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Ratio {

@@ -8,7 +8,8 @@
 use super::wallet_id;
 use crate::body::read_json;
 use crate::dto::{
-    self, DebitBatch, DecimalText, DepositBatch, Limits, TopUpBatch, TransactionView,
+    self, DebitBatch, DebitItem, DecimalText, DepositBatch, DepositItem, Limits, TopUpBatch,
+    TopUpItem, TransactionView,
 };
 use crate::error::{ApiError, ErrorView};
 use crate::server::AppState;
@@ -48,25 +49,18 @@ pub async fn debits(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let limits = state.limits;
-    let body: DebitBatch = read_json(&request, payload, limits.batch_body_limit_bytes).await?;
-    check_size(&limits, body.items.len())?;
-    let parsed = body
-        .items
-        .into_iter()
-        .map(|item| {
-            let command = Command::Debit {
-                credits: dto::credits_positive("credits", Some(&item.credits))?,
-                metadata: dto::metadata_from_map(&limits, item.metadata)?,
-            };
-            Ok(BatchItem {
-                target: Target::Wallet(wallet_id(&item.wallet_id)?),
-                command,
-                key: item_key(item.idempotency_key)?,
-            })
-        })
-        .collect();
-    run(&state, parsed).await
+    handle(&state, &request, payload, |limits, item: DebitItem| {
+        let command = Command::Debit {
+            credits: dto::credits_positive("credits", Some(&item.credits))?,
+            metadata: dto::metadata_from_map(limits, item.metadata)?,
+        };
+        batch_item(
+            Target::Wallet(wallet_id(&item.wallet_id)?),
+            command,
+            item.idempotency_key,
+        )
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/v1/deposits/batch", tag = "batches", request_body = DepositBatch,
@@ -77,32 +71,22 @@ pub async fn deposits(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let limits = state.limits;
     let currency = state.engine.config().user_wallet_currency;
-    let body: DepositBatch = read_json(&request, payload, limits.batch_body_limit_bytes).await?;
-    check_size(&limits, body.items.len())?;
-    let parsed = body
-        .items
-        .into_iter()
-        .map(|item| {
-            let (target, amount) = deposit_target(
-                item.wallet_id.as_deref(),
-                item.user.as_deref(),
-                &item.amount,
-                currency,
-            )?;
-            let command = Command::Deposit {
-                amount,
-                metadata: dto::metadata_from_map(&limits, item.metadata)?,
-            };
-            Ok(BatchItem {
-                target,
-                command,
-                key: item_key(item.idempotency_key)?,
-            })
-        })
-        .collect();
-    run(&state, parsed).await
+    handle(&state, &request, payload, |limits, item: DepositItem| {
+        let (target, amount) = deposit_target(
+            item.wallet_id.as_deref(),
+            item.user.as_deref(),
+            &item.amount,
+            currency,
+        )?;
+        let metadata = dto::metadata_from_map(limits, item.metadata)?;
+        batch_item(
+            target,
+            Command::Deposit { amount, metadata },
+            item.idempotency_key,
+        )
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/v1/topups/batch", tag = "batches", request_body = TopUpBatch,
@@ -113,26 +97,51 @@ pub async fn topups(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    handle(&state, &request, payload, |limits, item: TopUpItem| {
+        let metadata = dto::metadata_from_map(limits, item.metadata)?;
+        let command = top_up(
+            item.paid_credits.as_ref(),
+            item.granted_credits.as_ref(),
+            metadata,
+        )?;
+        batch_item(
+            Target::Wallet(wallet_id(&item.wallet_id)?),
+            command,
+            item.idempotency_key,
+        )
+    })
+    .await
+}
+
+/// Every batch route: read `{"items":[…]}` within the batch limits, parse
+/// each item on its own (a bad item fails alone), run the valid ones.
+async fn handle<I: serde::de::DeserializeOwned>(
+    state: &AppState,
+    request: &HttpRequest,
+    payload: web::Payload,
+    parse: impl Fn(&Limits, I) -> Result<BatchItem, ApiError>,
+) -> Result<HttpResponse, ApiError> {
     let limits = state.limits;
-    let body: TopUpBatch = read_json(&request, payload, limits.batch_body_limit_bytes).await?;
+    let body: dto::Items<I> = read_json(request, payload, limits.batch_body_limit_bytes).await?;
     check_size(&limits, body.items.len())?;
     let parsed = body
         .items
         .into_iter()
-        .map(|item| {
-            let command = top_up(
-                item.paid_credits.as_ref(),
-                item.granted_credits.as_ref(),
-                dto::metadata_from_map(&limits, item.metadata)?,
-            )?;
-            Ok(BatchItem {
-                target: Target::Wallet(wallet_id(&item.wallet_id)?),
-                command,
-                key: item_key(item.idempotency_key)?,
-            })
-        })
+        .map(|item| parse(&limits, item))
         .collect();
-    run(&state, parsed).await
+    run(state, parsed).await
+}
+
+fn batch_item(
+    target: Target,
+    command: Command,
+    key: Option<String>,
+) -> Result<BatchItem, ApiError> {
+    Ok(BatchItem {
+        target,
+        command,
+        key: item_key(key)?,
+    })
 }
 
 /// Where a deposit goes (`wallet_id` or `user`, exactly one) and its
