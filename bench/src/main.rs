@@ -183,22 +183,10 @@ fn http_single(
 ) -> anyhow::Result<Measurement> {
     let dir = tempfile::tempdir()?;
     let server = start_tally(dir.path())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let mut paths = Vec::with_capacity(wallets);
-    for _ in 0..wallets {
-        let body = r#"{"external_customer_id":"bench","currency":"USD","rate_amount":"1","paid_credits":"1000000"}"#;
-        let (status, reply) =
-            runtime.block_on(http_load::request(server.addr, "POST", "/v1/wallets", body))?;
-        anyhow::ensure!(status == 201, "creating a wallet: {status} {reply}");
-        let reply: serde_json::Value = serde_json::from_str(&reply)?;
-        let id = reply["id"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("no id"))?
-            .to_owned();
-        paths.push(format!("/v1/wallets/{id}/debits"));
-    }
+    let paths = create_wallets(&server, wallets)?
+        .into_iter()
+        .map(|id| format!("/v1/wallets/{id}/debits"))
+        .collect();
     http_load::load(
         "http-single",
         &server,
@@ -207,6 +195,26 @@ fn http_single(
         connections,
         duration,
     )
+}
+
+/// Creates `count` funded wallets through `POST /v1/wallets`; returns their ids.
+fn create_wallets(server: &ServerProcess, count: usize) -> anyhow::Result<Vec<String>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let body = r#"{"external_customer_id":"bench","currency":"USD","rate_amount":"1","paid_credits":"1000000"}"#;
+    let mut ids = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (status, reply) =
+            runtime.block_on(http_load::request(server.addr, "POST", "/v1/wallets", body))?;
+        anyhow::ensure!(status == 201, "creating a wallet: {status} {reply}");
+        let reply: serde_json::Value = serde_json::from_str(&reply)?;
+        let id = reply["id"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no id"))?;
+        ids.push(id.to_owned());
+    }
+    Ok(ids)
 }
 
 /// Batch deposits (to users, creating their wallets on first sight) or
@@ -219,20 +227,11 @@ fn http_batch(
 ) -> anyhow::Result<Measurement> {
     let dir = tempfile::tempdir()?;
     let server = start_tally(dir.path())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let mut ids = Vec::new();
-    if !deposits {
-        for _ in 0..wallets {
-            let body = r#"{"external_customer_id":"bench","currency":"USD","rate_amount":"1","paid_credits":"1000000"}"#;
-            let (status, reply) =
-                runtime.block_on(http_load::request(server.addr, "POST", "/v1/wallets", body))?;
-            anyhow::ensure!(status == 201, "creating a wallet: {status} {reply}");
-            let reply: serde_json::Value = serde_json::from_str(&reply)?;
-            ids.push(reply["id"].as_str().unwrap_or_default().to_owned());
-        }
-    }
+    let ids = if deposits {
+        Vec::new()
+    } else {
+        create_wallets(&server, wallets)?
+    };
     let body = |offset: usize| -> String {
         let items: Vec<String> = (0..items)
             .map(|i| {
