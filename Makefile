@@ -16,9 +16,10 @@ prerequisites:
 run: prerequisites
 	cargo run --release --bin tally
 
-# Every test: unit, property and end-to-end (real server on 127.0.0.1).
+# Every test: unit, property, simulation and end-to-end (real server on
+# 127.0.0.1). --show-output prints the crash loop's and the simulation's totals.
 test: prerequisites
-	cargo test --workspace
+	cargo test --workspace -- --show-output
 
 # The benchmark harness: release build of the whole workspace (one feature set,
 # so RocksDB is built once), then every scenario beside its baseline.

@@ -42,7 +42,7 @@ struct Cli {
     #[arg(long, default_value_t = 10_000_000)]
     restart_entries: usize,
     /// Where to write the JSON results.
-    #[arg(long, default_value = "bench-results.json")]
+    #[arg(long, default_value = "bench/results/latest.json")]
     out: std::path::PathBuf,
     #[command(subcommand)]
     command: Option<Internal>,
@@ -117,6 +117,13 @@ fn main() -> anyhow::Result<()> {
     print_table(&results, &ratios);
     let json = serde_json::json!({ "results": results, "ratios": ratios, "seconds": cli.seconds,
         "wallets": cli.wallets, "concurrency": cli.concurrency });
+    if let Some(parent) = cli
+        .out
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)?;
+    }
     std::fs::write(&cli.out, serde_json::to_string_pretty(&json)?)?;
     eprintln!("wrote {}", cli.out.display());
     Ok(())
