@@ -279,6 +279,8 @@ pub struct CreateWallet {
     pub rate_amount: DecimalText,
     pub paid_credits: Option<DecimalText>,
     pub granted_credits: Option<DecimalText>,
+    /// `active` (default) or `pending`.
+    pub status: Option<String>,
 }
 
 /// `POST /v1/wallets/{id}/wallet-transactions`.

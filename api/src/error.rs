@@ -39,6 +39,12 @@ pub enum ApiError {
     InsufficientCredits { message: String },
     /// Same idempotency key, different request.
     IdempotencyKeyReused,
+    /// A pending wallet refused a debit or void.
+    WalletNotActive { message: String },
+    /// A terminated wallet refused a change.
+    WalletTerminated { message: String },
+    /// Activating an active wallet (or the like).
+    InvalidStatusTransition { message: String },
     /// Body over the configured limit.
     PayloadTooLarge { limit: usize },
     /// The body did not arrive in time.
@@ -88,6 +94,11 @@ impl ApiError {
             ApiError::KeyNotFound => (StatusCode::NOT_FOUND, "api_key_not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::IdempotencyKeyReused => (StatusCode::CONFLICT, "idempotency_key_reused"),
+            ApiError::WalletNotActive { .. } => (StatusCode::CONFLICT, "wallet_not_active"),
+            ApiError::WalletTerminated { .. } => (StatusCode::CONFLICT, "wallet_terminated"),
+            ApiError::InvalidStatusTransition { .. } => {
+                (StatusCode::CONFLICT, "invalid_status_transition")
+            }
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
@@ -111,6 +122,9 @@ impl ApiError {
             | ApiError::InvalidField { message, .. }
             | ApiError::InvalidIdempotencyKey { message }
             | ApiError::InsufficientCredits { message }
+            | ApiError::WalletNotActive { message }
+            | ApiError::WalletTerminated { message }
+            | ApiError::InvalidStatusTransition { message }
             | ApiError::AmountOutOfRange { message } => message.clone(),
             ApiError::Unauthorized => "missing or invalid bearer key (Authorization: Bearer <key>)".into(),
             ApiError::Forbidden { scope } => format!("a key with scope {scope} may not call this route"),
@@ -254,6 +268,9 @@ impl From<WalletError> for ApiError {
                 field: field.to_owned(),
             },
             WalletError::Overflow => ApiError::AmountOutOfRange { message },
+            WalletError::NotActive { .. } => ApiError::WalletNotActive { message },
+            WalletError::Terminated { .. } => ApiError::WalletTerminated { message },
+            WalletError::AlreadyInStatus { .. } => ApiError::InvalidStatusTransition { message },
         }
     }
 }

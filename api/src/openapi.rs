@@ -22,6 +22,8 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         wallets::create,
         wallets::get,
         wallets::list,
+        wallets::activate,
+        wallets::terminate,
         transactions::create,
         transactions::debit,
         transactions::list,

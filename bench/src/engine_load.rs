@@ -42,6 +42,7 @@ fn funded_wallet() -> NewWallet {
         rate_amount: rust_decimal::Decimal::ONE,
         paid_credits: Credits::parse("1000000").expect("valid"),
         granted_credits: Credits::ZERO,
+        status: engine::WalletStatus::Active,
     }
 }
 

@@ -695,6 +695,7 @@ impl Engine {
                 rate_amount: self.config.user_wallet_rate,
                 paid_credits: crate::money::Credits::ZERO,
                 granted_credits: crate::money::Credits::ZERO,
+                status: crate::wallet::WalletStatus::Active,
             };
             let (wallet, entry, wallet_ops) = self.opening(spec, None)?;
             ops.extend(wallet_ops);
@@ -815,6 +816,8 @@ fn command_kind(command: &Command) -> &'static str {
         Command::Deposit { .. } => "DEPOSIT",
         Command::Void { .. } => "VOID",
         Command::Debit { .. } => "DEBIT",
+        Command::Activate => "ACTIVATE",
+        Command::Terminate => "TERMINATE",
     }
 }
 

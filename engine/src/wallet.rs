@@ -15,18 +15,37 @@ use serde::{Deserialize, Serialize};
 /// Key/value pairs a client attaches to a change, kept in request order.
 pub type Metadata = Vec<(String, String)>;
 
-/// Where a wallet stands in its lifecycle.
+/// The metadata of changes that carry none.
+static NO_METADATA: Metadata = Vec::new();
+
+/// Where a wallet stands in its lifecycle (seed 003).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WalletStatus {
+    /// Created, not yet operational: takes top-ups, refuses debits and voids.
+    /// Becomes active by `Activate` or on its first paid top-up.
+    Pending,
     /// Everything works.
     Active,
+    /// Closed for good: remaining credits were forfeited; accepts nothing.
+    Terminated,
 }
 
 impl WalletStatus {
     /// The lower-case name used in the API.
     pub fn as_str(self) -> &'static str {
         match self {
+            WalletStatus::Pending => "pending",
             WalletStatus::Active => "active",
+            WalletStatus::Terminated => "terminated",
+        }
+    }
+
+    /// A status a wallet may be created with, by name.
+    pub fn parse_initial(name: &str) -> Option<WalletStatus> {
+        match name {
+            "pending" => Some(WalletStatus::Pending),
+            "active" => Some(WalletStatus::Active),
+            _ => None,
         }
     }
 }
@@ -96,6 +115,8 @@ pub struct NewWallet {
     pub paid_credits: Credits,
     /// Granted credits to start with.
     pub granted_credits: Credits,
+    /// `Active`, or `Pending` (e.g. waiting for a first paid top-up).
+    pub status: WalletStatus,
 }
 
 /// A change a client asks of one wallet.
@@ -132,6 +153,10 @@ pub enum Command {
         /// Client metadata (model, token counts, ...).
         metadata: Metadata,
     },
+    /// Makes a pending wallet active.
+    Activate,
+    /// Closes the wallet for good, forfeiting its remaining credits.
+    Terminate,
 }
 
 /// What kind of change a ledger entry records.
@@ -147,6 +172,10 @@ pub enum EntryKind {
     Void,
     /// Credits spent on usage.
     Debit,
+    /// A pending wallet became active (no credits move).
+    Activate,
+    /// The wallet was terminated; its remaining credits were forfeited.
+    Terminate,
 }
 
 impl EntryKind {
@@ -158,14 +187,16 @@ impl EntryKind {
             EntryKind::Deposit => "DEPOSIT",
             EntryKind::Void => "VOID",
             EntryKind::Debit => "DEBIT",
+            EntryKind::Activate => "ACTIVATE",
+            EntryKind::Terminate => "TERMINATE",
         }
     }
 
     /// Whether credits flow into the wallet.
     pub fn is_inbound(self) -> bool {
         match self {
-            EntryKind::Open | EntryKind::TopUp | EntryKind::Deposit => true,
-            EntryKind::Void | EntryKind::Debit => false,
+            EntryKind::Open | EntryKind::TopUp | EntryKind::Deposit | EntryKind::Activate => true,
+            EntryKind::Void | EntryKind::Debit | EntryKind::Terminate => false,
         }
     }
 }
@@ -186,6 +217,8 @@ pub struct Entry {
     pub delta: Balance,
     /// Balances after the change.
     pub after: Balance,
+    /// The wallet's status after the change.
+    pub status: WalletStatus,
     /// Currency amount, for deposits.
     #[serde(with = "crate::money::decimal_serde::option")]
     pub amount: Option<Decimal>,
@@ -220,6 +253,20 @@ pub enum WalletError {
     Overflow,
     #[error("{field} must be greater than zero")]
     InvalidRate { field: &'static str },
+    #[error(
+        "wallet {wallet} is {status}: it takes top-ups but no debits or voids until it is active"
+    )]
+    NotActive {
+        wallet: WalletId,
+        status: &'static str,
+    },
+    #[error("wallet {wallet} is terminated and accepts no changes")]
+    Terminated { wallet: WalletId },
+    #[error("wallet {wallet} is already {status}")]
+    AlreadyInStatus {
+        wallet: WalletId,
+        status: &'static str,
+    },
 }
 
 impl Wallet {
@@ -243,6 +290,10 @@ impl Wallet {
             granted: spec.granted_credits,
         };
         assert!(!opening.paid.is_negative() && !opening.granted.is_negative());
+        assert!(
+            spec.status != WalletStatus::Terminated,
+            "a wallet is never created terminated"
+        );
         let entry = Entry {
             txn_id,
             wallet_id: id.clone(),
@@ -250,6 +301,7 @@ impl Wallet {
             kind: EntryKind::Open,
             delta: opening,
             after: opening,
+            status: spec.status,
             amount: None,
             metadata: Vec::new(),
             idempotency_key,
@@ -261,7 +313,7 @@ impl Wallet {
             name: spec.name,
             currency: spec.currency,
             rate_amount,
-            status: WalletStatus::Active,
+            status: spec.status,
             balance: opening,
             created_at_ms: now_ms,
             seq: 1,
@@ -278,6 +330,7 @@ impl Wallet {
         idempotency_key: Option<String>,
         now_ms: i64,
     ) -> Result<Entry, WalletError> {
+        let status = self.status_after(command)?;
         let (kind, delta, amount, metadata) = match command {
             Command::TopUp {
                 paid,
@@ -311,6 +364,15 @@ impl Wallet {
                 let delta = self.take(*credits, "credits")?;
                 (EntryKind::Debit, delta, None, metadata)
             }
+            Command::Activate => (EntryKind::Activate, Balance::default(), None, &NO_METADATA),
+            Command::Terminate => {
+                // Everything left is forfeited, with an entry that says so.
+                let delta = Balance {
+                    paid: self.balance.paid.negated(),
+                    granted: self.balance.granted.negated(),
+                };
+                (EntryKind::Terminate, delta, None, &NO_METADATA)
+            }
         };
         let after = self.balance.shifted(delta).ok_or(WalletError::Overflow)?;
         // The no-overdraft rule: whatever the command, no balance goes below zero.
@@ -323,6 +385,7 @@ impl Wallet {
             kind,
             delta,
             after,
+            status,
             amount,
             metadata: metadata.clone(),
             idempotency_key,
@@ -336,7 +399,34 @@ impl Wallet {
         assert_eq!(entry.seq, self.seq + 1, "ledger entries apply in order");
         assert_eq!(entry.wallet_id, self.id, "entry of another wallet");
         self.balance = entry.after;
+        self.status = entry.status;
         self.seq = entry.seq;
+    }
+
+    /// The lifecycle rules: what each status accepts, and the status after.
+    fn status_after(&self, command: &Command) -> Result<WalletStatus, WalletError> {
+        let wallet = self.id.clone();
+        match (self.status, command) {
+            (WalletStatus::Terminated, _) => Err(WalletError::Terminated { wallet }),
+            (_, Command::Terminate) => Ok(WalletStatus::Terminated),
+            (WalletStatus::Pending, Command::Activate) => Ok(WalletStatus::Active),
+            (status, Command::Activate) => Err(WalletError::AlreadyInStatus {
+                wallet,
+                status: status.as_str(),
+            }),
+            (WalletStatus::Pending, Command::Debit { .. } | Command::Void { .. }) => {
+                Err(WalletError::NotActive {
+                    wallet,
+                    status: WalletStatus::Pending.as_str(),
+                })
+            }
+            // A pending wallet becomes active on its first paid top-up.
+            (WalletStatus::Pending, Command::TopUp { paid, .. }) if !paid.is_zero() => {
+                Ok(WalletStatus::Active)
+            }
+            (WalletStatus::Pending, Command::Deposit { .. }) => Ok(WalletStatus::Active),
+            (status, _) => Ok(status),
+        }
     }
 
     /// The signed delta that removes `credits`, granted first, then paid.
@@ -411,6 +501,7 @@ mod tests {
             rate_amount: Decimal::new(5, 1),
             paid_credits: credits(paid),
             granted_credits: credits(granted),
+            status: WalletStatus::Active,
         };
         let (wallet, entry) =
             Wallet::open(WalletId::generate(1), TxnId::generate(1), spec, None, 1).expect("opens");
@@ -511,5 +602,88 @@ mod tests {
             scale_max: 2,
         };
         check(&mut w, deposit("0.001"), Err(expect));
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::*;
+
+    fn pending() -> Wallet {
+        let spec = NewWallet {
+            external_customer_id: "cus_1".into(),
+            name: None,
+            currency: Currency::parse("USD").expect("known"),
+            rate_amount: Decimal::ONE,
+            paid_credits: Credits::ZERO,
+            granted_credits: Credits::parse("2").expect("valid"),
+            status: WalletStatus::Pending,
+        };
+        Wallet::open(WalletId::generate(1), TxnId::generate(1), spec, None, 1)
+            .expect("opens")
+            .0
+    }
+
+    fn run(wallet: &mut Wallet, command: Command) -> Result<Entry, WalletError> {
+        let entry = wallet.apply(TxnId::generate(2), &command, None, 2)?;
+        wallet.advance(&entry);
+        Ok(entry)
+    }
+
+    fn debit(text: &str) -> Command {
+        Command::Debit {
+            credits: Credits::parse(text).expect("valid"),
+            metadata: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn pending_takes_top_ups_and_the_first_paid_one_activates() {
+        let mut wallet = pending();
+        assert!(matches!(
+            run(&mut wallet, debit("1")),
+            Err(WalletError::NotActive { .. })
+        ));
+        let granted_only = Command::TopUp {
+            paid: Credits::ZERO,
+            granted: Credits::parse("1").expect("valid"),
+            metadata: Vec::new(),
+        };
+        run(&mut wallet, granted_only).expect("a granted top-up is taken");
+        assert_eq!(wallet.status, WalletStatus::Pending);
+        let paid = Command::TopUp {
+            paid: Credits::parse("5").expect("valid"),
+            granted: Credits::ZERO,
+            metadata: Vec::new(),
+        };
+        assert_eq!(
+            run(&mut wallet, paid).expect("paid").status,
+            WalletStatus::Active
+        );
+        run(&mut wallet, debit("4")).expect("active wallets debit");
+        assert!(matches!(
+            run(&mut wallet, Command::Activate),
+            Err(WalletError::AlreadyInStatus { .. })
+        ));
+    }
+
+    #[test]
+    fn termination_forfeits_everything_and_is_final() {
+        let mut wallet = pending();
+        run(&mut wallet, Command::Activate).expect("activates");
+        let entry = run(&mut wallet, Command::Terminate).expect("terminates");
+        assert_eq!(entry.kind, EntryKind::Terminate);
+        assert_eq!(
+            entry.delta.granted,
+            Credits::parse("2").expect("valid").negated()
+        );
+        assert_eq!(wallet.balance, Balance::default());
+        assert_eq!(wallet.status, WalletStatus::Terminated);
+        for command in [debit("1"), Command::Activate, Command::Terminate] {
+            assert!(matches!(
+                run(&mut wallet, command),
+                Err(WalletError::Terminated { .. })
+            ));
+        }
     }
 }

@@ -85,6 +85,7 @@ async fn new_wallet(engine: &Engine, paid: &str) -> engine::WalletId {
         rate_amount: rust_decimal::Decimal::ONE,
         paid_credits: credits(paid),
         granted_credits: Credits::ZERO,
+        status: engine::WalletStatus::Active,
     };
     engine
         .create_wallet(spec, None)

@@ -104,6 +104,7 @@ proptest! {
             rate_amount: rust_decimal::Decimal::new(5, 1),
             paid_credits: Credits::ZERO,
             granted_credits: Credits::ZERO,
+            status: engine::WalletStatus::Active,
         };
         let (mut wallet, opening) = Wallet::open(WalletId::generate(1), TxnId::generate(1), spec, None, 1).expect("opens");
         let mut model = Model::default();

@@ -85,7 +85,7 @@ fn decide(model: Model, command: &Command) -> Option<Model> {
                 granted: model.granted - from_granted,
             })
         }
-        Command::Deposit { .. } => None,
+        Command::Deposit { .. } | Command::Activate | Command::Terminate => None,
     }
 }
 
@@ -147,6 +147,7 @@ async fn simulation_agrees_with_a_model_across_restarts() {
                 rate_amount: rust_decimal::Decimal::ONE,
                 paid_credits: credits(paid),
                 granted_credits: Credits::ZERO,
+                status: engine::WalletStatus::Active,
             };
             let created = engine.create_wallet(spec, None).await.expect("create");
             wallets.push((created.wallet.id, Model { paid, granted: 0 }));

@@ -13,5 +13,6 @@ mod idempotency;
 mod import;
 mod keys;
 mod ledger;
+mod lifecycle;
 mod metrics;
 mod wallets;

@@ -145,6 +145,8 @@ fn the_openapi_document_is_served_and_describes_every_route() {
         ("/v1/wallets", "post"),
         ("/v1/wallets", "get"),
         ("/v1/wallets/{id}", "get"),
+        ("/v1/wallets/{id}", "delete"),
+        ("/v1/wallets/{id}/activate", "post"),
         ("/v1/wallets/{id}/wallet-transactions", "post"),
         ("/v1/wallets/{id}/wallet-transactions", "get"),
         ("/v1/wallets/{id}/debits", "post"),

@@ -31,7 +31,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 )
                 .service(
                     resource("/v1/wallets/{id}", BalanceRead, Write)
-                        .route(web::get().to(wallets::get)),
+                        .route(web::get().to(wallets::get))
+                        .route(web::delete().to(wallets::terminate)),
+                )
+                .service(
+                    resource("/v1/wallets/{id}/activate", Read, Write)
+                        .route(web::post().to(wallets::activate)),
                 )
                 .service(
                     resource("/v1/wallets/{id}/wallet-transactions", Read, Write)

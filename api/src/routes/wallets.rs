@@ -7,7 +7,7 @@ use crate::dto::{self, CreateWallet, ListView, WalletView};
 use crate::error::ApiError;
 use crate::server::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use engine::NewWallet;
+use engine::{Command, NewWallet, WalletStatus};
 use serde::Deserialize;
 
 #[utoipa::path(post, path = "/v1/wallets", tag = "wallets", params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: same key and body replay the original response; same key, other body: 409.")), request_body = CreateWallet,
@@ -31,6 +31,11 @@ pub async fn create(
         rate_amount: dto::rate("rate_amount", &body.rate_amount)?,
         paid_credits: dto::credits_or_zero("paid_credits", body.paid_credits.as_ref())?,
         granted_credits: dto::credits_or_zero("granted_credits", body.granted_credits.as_ref())?,
+        status: match body.status.as_deref() {
+            None => WalletStatus::Active,
+            Some(name) => WalletStatus::parse_initial(name)
+                .ok_or_else(|| ApiError::field("status", "must be active or pending"))?,
+        },
     };
     let created = state.engine.create_wallet(spec, key).await?;
     let mut response = HttpResponse::Created();
@@ -81,4 +86,50 @@ pub async fn list(
         has_more,
         next_cursor: None,
     }))
+}
+
+/// Applies a lifecycle command and answers with the wallet after it.
+async fn change_status(
+    state: &AppState,
+    request: &HttpRequest,
+    id: &str,
+    command: Command,
+) -> Result<HttpResponse, ApiError> {
+    let id = wallet_id(id)?;
+    let key = idempotency_key(request)?;
+    let receipt = state.engine.execute(&id, command, key).await?;
+    let wallet = state.engine.wallet(&id).await?;
+    let mut response = HttpResponse::Ok();
+    if receipt.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.json(WalletView::new(&wallet)))
+}
+
+#[utoipa::path(post, path = "/v1/wallets/{id}/activate", tag = "wallets",
+    params(("id" = String, Path, description = "Wallet id (wal_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
+    responses((status = 200, description = "The wallet, now active", body = WalletView),
+        (status = 409, description = "Not pending (already active, or terminated)", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+/// `POST /v1/wallets/{id}/activate`: a pending wallet becomes active.
+pub async fn activate(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    change_status(&state, &request, &path, Command::Activate).await
+}
+
+#[utoipa::path(delete, path = "/v1/wallets/{id}", tag = "wallets",
+    params(("id" = String, Path, description = "Wallet id (wal_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
+    responses((status = 200, description = "The wallet, terminated; remaining credits forfeited with a TERMINATE entry", body = WalletView),
+        (status = 409, description = "Already terminated", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+/// `DELETE /v1/wallets/{id}`: terminates the wallet for good.
+pub async fn terminate(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    change_status(&state, &request, &path, Command::Terminate).await
 }
