@@ -407,11 +407,23 @@ fn slow_bodies_time_out_and_the_in_flight_limit_sheds_load() {
     let id = server.wallet("5", "0");
     // A client that sends its head and one byte of a 100-byte body, then stalls.
     let address = server.base.trim_start_matches("http://").to_owned();
-    let mut slow = std::net::TcpStream::connect(&address).expect("connect");
     let head = format!(
         "POST /v1/wallets/{id}/debits HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {KEY}\r\nContent-Length: 100\r\n\r\n{{"
     );
-    slow.write_all(head.as_bytes()).expect("write");
+    let stall = || {
+        let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+        stream.write_all(head.as_bytes()).expect("write");
+        stream
+    };
+    // The stalled request already has an answer only if it lost the race for
+    // the slot to a health poll (then it was refused at once).
+    let answered = |stream: &std::net::TcpStream| {
+        stream.set_nonblocking(true).expect("nonblocking");
+        let answered = matches!(stream.peek(&mut [0u8; 1]), Ok(n) if n > 0);
+        stream.set_nonblocking(false).expect("blocking");
+        answered
+    };
+    let mut slow = stall();
     // It holds the only slot: wait (bounded) until the server says so.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -424,6 +436,9 @@ fn slow_bodies_time_out_and_the_in_flight_limit_sheds_load() {
             std::time::Instant::now() < deadline,
             "the slow request never held the slot"
         );
+        if answered(&slow) {
+            slow = stall();
+        }
     }
     let shed = server.call(
         "POST",
