@@ -8,7 +8,7 @@ use crate::actor::{
     Receipt, Shared,
 };
 use crate::clock::Clock;
-use crate::commit::{CommitConfig, CommitQueue, CommitRequest, CommitWriter, Durability};
+use crate::commit::{CommitConfig, CommitRequest, CommitWriter, Durability};
 use crate::error::Error;
 use crate::idempotency::{self, IdempotencyRecord};
 use crate::ids::{TxnId, WalletId};
@@ -347,10 +347,9 @@ impl Engine {
 
     fn observe_opening(&self, entry: &Entry) {
         self.count("OPEN", "ok");
-        self.shared.metrics.record_credits("OPEN", entry.delta.paid);
         self.shared
             .metrics
-            .record_credits("OPEN", entry.delta.granted);
+            .record_credits("OPEN", entry.delta.total());
     }
 
     /// Writes `ops` durably, outside any wallet actor.
@@ -473,9 +472,10 @@ impl Engine {
         self.count(kind, outcome_label(result));
         match result {
             Ok(receipt) if !receipt.replayed => {
-                let delta = receipt.entry.delta;
-                self.shared.metrics.record_credits(kind, delta.paid);
-                self.shared.metrics.record_credits(kind, delta.granted);
+                // Both sides of a delta share a sign: one label lookup, not two.
+                self.shared
+                    .metrics
+                    .record_credits(kind, receipt.entry.delta.total());
             }
             Err(Error::Rejected(WalletError::InsufficientCredits { .. })) => {
                 self.shared.metrics.insufficient_credits.inc();
@@ -786,11 +786,6 @@ impl Engine {
     pub fn shutdown(&self) {
         self.router.stop();
         self.writer.stop();
-    }
-
-    /// The commit queue, for benches that measure it directly.
-    pub fn commit_queue(&self) -> &CommitQueue {
-        &self.shared.commit
     }
 
     fn count(&self, kind: &str, outcome: &str) {

@@ -103,15 +103,7 @@ impl Server {
 
     /// SIGTERM; returns the exit status code.
     pub(crate) fn terminate(self) -> Option<i32> {
-        let mut child = self.child.lock().expect("child");
-        let pid = child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM");
-        assert!(sent.success());
-        let status = child.wait().expect("wait");
-        status.code()
+        self.terminate_in_place()
     }
 
     /// A request with the test key; `key` sets Idempotency-Key.
