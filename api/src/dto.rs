@@ -9,7 +9,10 @@ use crate::error::ApiError;
 use engine::money::{
     amount_for_credits, parse_decimal, AmountError, Credits, Currency, RATE_SCALE,
 };
-use engine::{Entry, Metadata, Wallet};
+use engine::{
+    Entry, FeeType, FeeTypes, Interval, Metadata, Method, Rule, RuleSpec, TermsPatch, TermsSpec,
+    Trigger, TriggerSpec, Wallet,
+};
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -281,6 +284,270 @@ pub struct CreateWallet {
     pub granted_credits: Option<DecimalText>,
     /// `active` (default) or `pending`.
     pub status: Option<String>,
+    /// ISO 8601 with an offset, in the future: the wallet terminates then.
+    pub expiration_at: Option<String>,
+    /// The fees the credits pay for (default: all).
+    pub applies_to: Option<AppliesTo>,
+    /// Automatic top-up rules.
+    pub recurring_transaction_rules: Option<Vec<RuleBody>>,
+    pub metadata: Option<BTreeMap<String, MetadataValue>>,
+}
+
+/// `PUT /v1/wallets/{id}`: present fields replace; `null` clears `name` and
+/// `expiration_at`. Currency and rate never change.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWallet {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub expiration_at: Option<Option<String>>,
+    pub applies_to: Option<AppliesTo>,
+    pub recurring_transaction_rules: Option<Vec<RuleBody>>,
+    pub metadata: Option<BTreeMap<String, MetadataValue>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// `applies_to` (seed 003).
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppliesTo {
+    /// Any of `SUBSCRIPTION`, `COMMITMENT`, `CHARGE`.
+    pub fee_types: Vec<String>,
+}
+
+/// One automatic top-up rule as clients send it (seed 003).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleBody {
+    /// An existing rule's id, to keep it (and its schedule) on update.
+    pub id: Option<String>,
+    /// `FIXED` or `TARGET`.
+    pub method: String,
+    /// `INTERVAL` or `THRESHOLD`.
+    pub trigger: String,
+    /// INTERVAL: `weekly`, `monthly`, `quarterly` or `yearly`.
+    pub interval: Option<String>,
+    /// INTERVAL: ISO 8601 anchor of the schedule (default: now, first top-up one interval later).
+    pub started_at: Option<String>,
+    /// THRESHOLD: fires when the balance falls to or below this.
+    pub threshold_credits: Option<DecimalText>,
+    /// FIXED: paid credits added. TARGET: the paid share of the gap.
+    pub paid_credits: Option<DecimalText>,
+    /// FIXED: granted credits added. TARGET: the granted share of the gap.
+    pub granted_credits: Option<DecimalText>,
+    /// TARGET: the balance to top up to.
+    pub target_ongoing_balance: Option<DecimalText>,
+}
+
+/// An ISO 8601 / RFC 3339 time with an offset, as ms since the epoch.
+pub fn timestamp_ms(field: &str, text: &str) -> Result<i64, ApiError> {
+    let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+            ApiError::field(
+                field,
+                "must be an ISO 8601 time with an offset, e.g. 2026-12-31T23:59:59Z",
+            )
+        })?;
+    i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| ApiError::field(field, "is out of range"))
+}
+
+/// The fee types of an `applies_to`.
+pub fn fee_types(applies_to: &AppliesTo) -> Result<FeeTypes, ApiError> {
+    let field = "applies_to.fee_types";
+    let kinds = applies_to
+        .fee_types
+        .iter()
+        .map(|name| {
+            FeeType::parse(name).ok_or_else(|| {
+                ApiError::field(
+                    field,
+                    format!("{name:?} is not one of SUBSCRIPTION, COMMITMENT, CHARGE"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if kinds.is_empty() {
+        return Err(ApiError::field(field, "must name at least one fee type"));
+    }
+    Ok(FeeTypes::of(&kinds))
+}
+
+/// The fee type a debit pays: `CHARGE` unless it says otherwise.
+pub fn fee_type(name: Option<&str>) -> Result<FeeType, ApiError> {
+    match name {
+        None => Ok(FeeType::Charge),
+        Some(name) => FeeType::parse(name).ok_or_else(|| {
+            ApiError::field(
+                "fee_type",
+                format!("{name:?} is not one of SUBSCRIPTION, COMMITMENT, CHARGE"),
+            )
+        }),
+    }
+}
+
+/// Rules as the engine takes them; errors name the rule by index.
+pub fn rules(bodies: Vec<RuleBody>) -> Result<Vec<RuleSpec>, ApiError> {
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(index, body)| rule(index, body))
+        .collect()
+}
+
+fn rule(index: usize, body: RuleBody) -> Result<RuleSpec, ApiError> {
+    let name = |field: &str| format!("recurring_transaction_rules[{index}].{field}");
+    let not_for = |field: &str, what: &str| {
+        ApiError::field(&name(field), format!("is not used by {what} rules"))
+    };
+    let method = match body.method.to_ascii_uppercase().as_str() {
+        "FIXED" => Method::Fixed,
+        "TARGET" => Method::Target,
+        _ => return Err(ApiError::field(&name("method"), "must be FIXED or TARGET")),
+    };
+    let trigger = match body.trigger.to_ascii_uppercase().as_str() {
+        "INTERVAL" => {
+            if body.threshold_credits.is_some() {
+                return Err(not_for("threshold_credits", "INTERVAL"));
+            }
+            let interval = body.interval.as_deref().ok_or_else(|| {
+                ApiError::field(&name("interval"), "is required for INTERVAL rules")
+            })?;
+            let interval = Interval::parse(interval).ok_or_else(|| {
+                ApiError::field(
+                    &name("interval"),
+                    "must be weekly, monthly, quarterly or yearly",
+                )
+            })?;
+            let started_at_ms = match &body.started_at {
+                Some(text) => Some(timestamp_ms(&name("started_at"), text)?),
+                None => None,
+            };
+            TriggerSpec::Interval {
+                interval,
+                started_at_ms,
+            }
+        }
+        "THRESHOLD" => {
+            if body.interval.is_some() || body.started_at.is_some() {
+                return Err(not_for("interval", "THRESHOLD"));
+            }
+            let threshold = credits_or_zero(
+                &name("threshold_credits"),
+                Some(body.threshold_credits.as_ref().ok_or_else(|| {
+                    ApiError::amount(
+                        &name("threshold_credits"),
+                        "is required for THRESHOLD rules",
+                    )
+                })?),
+            )?;
+            TriggerSpec::Threshold { threshold }
+        }
+        _ => {
+            return Err(ApiError::field(
+                &name("trigger"),
+                "must be INTERVAL or THRESHOLD",
+            ));
+        }
+    };
+    let target_ongoing_balance = match (&method, &body.target_ongoing_balance) {
+        (Method::Target, Some(text)) => Some(credits_positive(
+            &name("target_ongoing_balance"),
+            Some(text),
+        )?),
+        (Method::Target, None) => {
+            return Err(ApiError::amount(
+                &name("target_ongoing_balance"),
+                "is required for TARGET rules",
+            ));
+        }
+        (Method::Fixed, Some(_)) => return Err(not_for("target_ongoing_balance", "FIXED")),
+        (Method::Fixed, None) => None,
+    };
+    let paid_credits = credits_or_zero(&name("paid_credits"), body.paid_credits.as_ref())?;
+    let granted_credits = credits_or_zero(&name("granted_credits"), body.granted_credits.as_ref())?;
+    if method == Method::Fixed && paid_credits.is_zero() && granted_credits.is_zero() {
+        return Err(ApiError::amount(
+            &name("paid_credits"),
+            "or granted_credits must be above zero for FIXED rules",
+        ));
+    }
+    if body
+        .id
+        .as_deref()
+        .is_some_and(|id| id.is_empty() || id.len() > IDENTIFIER_LEN_MAX)
+    {
+        return Err(ApiError::field(
+            &name("id"),
+            "must be the id of one of this wallet's rules",
+        ));
+    }
+    Ok(RuleSpec {
+        id: body.id,
+        method,
+        trigger,
+        paid_credits,
+        granted_credits,
+        target_ongoing_balance,
+    })
+}
+
+/// The terms a `POST /v1/wallets` body asks for.
+pub fn terms_spec(limits: &Limits, body: &mut CreateWallet) -> Result<TermsSpec, ApiError> {
+    let name = match &body.name {
+        Some(name) => Some(identifier("name", name)?),
+        None => None,
+    };
+    Ok(TermsSpec {
+        name,
+        metadata: metadata_from_map(limits, body.metadata.take())?,
+        expiration_at_ms: match &body.expiration_at {
+            Some(text) => Some(timestamp_ms("expiration_at", text)?),
+            None => None,
+        },
+        fee_types: match &body.applies_to {
+            Some(applies_to) => fee_types(applies_to)?,
+            None => FeeTypes::ALL,
+        },
+        rules: rules(body.recurring_transaction_rules.take().unwrap_or_default())?,
+    })
+}
+
+/// The changes a `PUT /v1/wallets/{id}` body asks for.
+pub fn terms_patch(limits: &Limits, body: UpdateWallet) -> Result<TermsPatch, ApiError> {
+    Ok(TermsPatch {
+        name: match body.name {
+            Some(Some(name)) => Some(Some(identifier("name", &name)?)),
+            Some(None) => Some(None),
+            None => None,
+        },
+        metadata: match body.metadata {
+            Some(map) => Some(metadata_from_map(limits, Some(map))?),
+            None => None,
+        },
+        expiration_at_ms: match body.expiration_at {
+            Some(Some(text)) => Some(Some(timestamp_ms("expiration_at", &text)?)),
+            Some(None) => Some(None),
+            None => None,
+        },
+        fee_types: match &body.applies_to {
+            Some(applies_to) => Some(fee_types(applies_to)?),
+            None => None,
+        },
+        rules: match body.recurring_transaction_rules {
+            Some(bodies) => Some(rules(bodies)?),
+            None => None,
+        },
+    })
 }
 
 /// `POST /v1/wallets/{id}/wallet-transactions`.
@@ -293,6 +560,10 @@ pub struct WalletTransaction {
     pub granted_credits: Option<DecimalText>,
     pub credits_to_void: Option<DecimalText>,
     pub metadata: Option<Vec<MetadataPair>>,
+    /// TOPUP: when the new lots expire (ISO 8601 with an offset).
+    pub expires_at: Option<String>,
+    /// VOID: the lot to void from (default: spend order).
+    pub lot_id: Option<u64>,
 }
 
 /// `POST /v1/wallets/{id}/debits`.
@@ -301,6 +572,8 @@ pub struct WalletTransaction {
 pub struct Debit {
     pub credits: DecimalText,
     pub metadata: Option<BTreeMap<String, MetadataValue>>,
+    /// `SUBSCRIPTION`, `COMMITMENT` or `CHARGE` (default).
+    pub fee_type: Option<String>,
 }
 
 /// `POST /v1/user/balance/deposit` (seed 000).
@@ -365,24 +638,122 @@ pub struct WalletView {
     pub balance: BalanceView,
     pub sequence: u64,
     pub created_at: String,
+    pub expiration_at: Option<String>,
+    pub applies_to: AppliesTo,
+    pub recurring_transaction_rules: Vec<RuleView>,
+    pub metadata: BTreeMap<String, String>,
+    /// Open lots, in spend order is not implied: see `lot_id` and `expires_at`.
+    pub lots: Vec<LotView>,
+}
+
+/// An automatic top-up rule.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RuleView {
+    pub id: String,
+    pub method: &'static str,
+    pub trigger: &'static str,
+    pub interval: Option<&'static str>,
+    pub started_at: Option<String>,
+    /// INTERVAL: when it next fires.
+    pub next_top_up_at: Option<String>,
+    pub threshold_credits: Option<String>,
+    pub paid_credits: String,
+    pub granted_credits: String,
+    pub target_ongoing_balance: Option<String>,
+}
+
+impl RuleView {
+    fn new(rule: &Rule) -> RuleView {
+        let (trigger, interval, started_at, threshold) = match &rule.trigger {
+            Trigger::Interval {
+                interval,
+                started_at_ms,
+                ..
+            } => (
+                "INTERVAL",
+                Some(interval.as_str()),
+                Some(timestamp(*started_at_ms)),
+                None,
+            ),
+            Trigger::Threshold { threshold } => {
+                ("THRESHOLD", None, None, Some(threshold.to_string()))
+            }
+        };
+        RuleView {
+            id: rule.id.clone(),
+            method: match rule.method {
+                Method::Fixed => "FIXED",
+                Method::Target => "TARGET",
+            },
+            trigger,
+            interval,
+            started_at,
+            next_top_up_at: rule.next_due_ms().map(timestamp),
+            threshold_credits: threshold,
+            paid_credits: rule.paid_credits.to_string(),
+            granted_credits: rule.granted_credits.to_string(),
+            target_ongoing_balance: rule.target_ongoing_balance.map(|t| t.to_string()),
+        }
+    }
+}
+
+/// An open credit lot.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LotView {
+    pub lot_id: u64,
+    /// `paid` or `granted`.
+    pub credit_kind: &'static str,
+    pub remaining_credits: String,
+    pub expires_at: Option<String>,
 }
 
 impl WalletView {
     pub fn new(wallet: &Wallet) -> WalletView {
         let rate = wallet.rate_amount.to_decimal();
+        let terms = &wallet.terms;
         WalletView {
             id: wallet.id.to_string(),
             object: "wallet",
             external_customer_id: wallet.external_customer_id.clone(),
-            name: wallet.name.clone(),
+            name: terms.name.clone(),
             status: wallet.status.as_str(),
             currency: wallet.currency.to_string(),
             rate_amount: rate.normalize().to_string(),
             balance: BalanceView::new(wallet.balance, rate, wallet.currency),
             sequence: wallet.seq,
             created_at: timestamp(wallet.created_at_ms),
+            expiration_at: terms.expiration_at_ms.map(timestamp),
+            applies_to: AppliesTo {
+                fee_types: terms
+                    .fee_types
+                    .iter()
+                    .map(|kind| kind.as_str().to_owned())
+                    .collect(),
+            },
+            recurring_transaction_rules: terms.rules.iter().map(RuleView::new).collect(),
+            metadata: terms.metadata.iter().cloned().collect(),
+            lots: wallet
+                .lots
+                .iter()
+                .map(|lot| LotView {
+                    lot_id: lot.id,
+                    credit_kind: lot.kind.as_str(),
+                    remaining_credits: lot.remaining.to_string(),
+                    expires_at: lot.expires_at_ms.map(timestamp),
+                })
+                .collect(),
         }
     }
+}
+
+/// A lot's part in a transaction.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LotChangeView {
+    pub lot_id: u64,
+    pub credit_kind: &'static str,
+    /// Signed: positive opens the lot, negative draws from it.
+    pub credits: String,
+    pub expires_at: Option<String>,
 }
 
 /// One key/value metadata pair in responses.
@@ -414,6 +785,14 @@ pub struct TransactionView {
     pub metadata: Vec<PairView>,
     pub idempotency_key: Option<String>,
     pub created_at: String,
+    /// `manual`, `interval`, `threshold` or `expiry`.
+    pub source: &'static str,
+    /// The top-up rule that made it.
+    pub rule_id: Option<String>,
+    /// The fee type a debit paid.
+    pub fee_type: Option<&'static str>,
+    /// The lots it opened or drew from.
+    pub lots: Vec<LotChangeView>,
 }
 
 impl TransactionView {
@@ -460,6 +839,19 @@ impl TransactionView {
                 .collect(),
             idempotency_key: entry.idempotency_key.clone(),
             created_at: timestamp(entry.created_at_ms),
+            source: entry.source.as_str(),
+            rule_id: entry.rule_id.clone(),
+            fee_type: entry.fee_type.map(FeeType::as_str),
+            lots: entry
+                .lots
+                .iter()
+                .map(|change| LotChangeView {
+                    lot_id: change.lot,
+                    credit_kind: change.kind.as_str(),
+                    credits: change.delta.to_string(),
+                    expires_at: change.expires_at_ms.map(timestamp),
+                })
+                .collect(),
         }
     }
 }
@@ -491,6 +883,7 @@ pub struct DebitItem {
     pub credits: DecimalText,
     pub idempotency_key: Option<String>,
     pub metadata: Option<BTreeMap<String, MetadataValue>>,
+    pub fee_type: Option<String>,
 }
 
 /// `POST /v1/deposits/batch`.
@@ -519,4 +912,5 @@ pub struct TopUpItem {
     pub granted_credits: Option<DecimalText>,
     pub idempotency_key: Option<String>,
     pub metadata: Option<BTreeMap<String, MetadataValue>>,
+    pub expires_at: Option<String>,
 }

@@ -45,6 +45,12 @@ pub enum ApiError {
     WalletTerminated { message: String },
     /// Activating an active wallet (or the like).
     InvalidStatusTransition { message: String },
+    /// The wallet's `applies_to.fee_types` excludes the debit's fee type.
+    FeeTypeNotCovered { message: String },
+    /// A void named a lot the wallet has no open lot of.
+    LotNotFound { message: String },
+    /// The clock can only be set when the server runs on a manual clock.
+    ClockNotManual,
     /// Body over the configured limit.
     PayloadTooLarge { limit: usize },
     /// The body did not arrive in time.
@@ -99,6 +105,11 @@ impl ApiError {
             ApiError::InvalidStatusTransition { .. } => {
                 (StatusCode::CONFLICT, "invalid_status_transition")
             }
+            ApiError::FeeTypeNotCovered { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "fee_type_not_covered")
+            }
+            ApiError::LotNotFound { .. } => (StatusCode::NOT_FOUND, "lot_not_found"),
+            ApiError::ClockNotManual => (StatusCode::CONFLICT, "clock_not_manual"),
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
@@ -125,7 +136,10 @@ impl ApiError {
             | ApiError::WalletNotActive { message }
             | ApiError::WalletTerminated { message }
             | ApiError::InvalidStatusTransition { message }
+            | ApiError::FeeTypeNotCovered { message }
+            | ApiError::LotNotFound { message }
             | ApiError::AmountOutOfRange { message } => message.clone(),
+            ApiError::ClockNotManual => "the clock can be set only when the server runs with clock = \"manual\"".into(),
             ApiError::Unauthorized => "missing or invalid bearer key (Authorization: Bearer <key>)".into(),
             ApiError::Forbidden { scope } => format!("a key with scope {scope} may not call this route"),
             ApiError::WalletNotFound => "no wallet with this id".into(),
@@ -153,6 +167,8 @@ impl ApiError {
                 Some(field)
             }
             ApiError::InvalidIdempotencyKey { .. } => Some("Idempotency-Key"),
+            ApiError::FeeTypeNotCovered { .. } => Some("fee_type"),
+            ApiError::LotNotFound { .. } => Some("lot_id"),
             _ => None,
         }
     }
@@ -271,6 +287,16 @@ impl From<WalletError> for ApiError {
             WalletError::NotActive { .. } => ApiError::WalletNotActive { message },
             WalletError::Terminated { .. } => ApiError::WalletTerminated { message },
             WalletError::AlreadyInStatus { .. } => ApiError::InvalidStatusTransition { message },
+            WalletError::FeeTypeNotCovered { .. } => ApiError::FeeTypeNotCovered { message },
+            WalletError::LotNotFound { .. } => ApiError::LotNotFound { message },
+            WalletError::NotInFuture { field } | WalletError::InvalidTerms { field, .. } => {
+                ApiError::InvalidField { message, field }
+            }
+            WalletError::RuleRefused { .. } => {
+                // Rules run inside the engine; no client request gets here.
+                tracing::error!(%message, "a rule refusal reached the API");
+                ApiError::Internal
+            }
         }
     }
 }

@@ -224,7 +224,7 @@ fn row_item(
             );
             (
                 Target::Wallet(crate::routes::wallet_id(&id)?),
-                top_up(paid.as_ref(), granted.as_ref(), Vec::new())?,
+                top_up(paid.as_ref(), granted.as_ref(), Vec::new(), None)?,
             )
         }
     };
@@ -235,10 +235,16 @@ fn row_item(
     )?;
     let command = match command {
         Command::Deposit { amount, .. } => Command::Deposit { amount, metadata },
-        Command::TopUp { paid, granted, .. } => Command::TopUp {
+        Command::TopUp {
+            paid,
+            granted,
+            expires_at_ms,
+            ..
+        } => Command::TopUp {
             paid,
             granted,
             metadata,
+            expires_at_ms,
         },
         other => other,
     };
@@ -459,6 +465,7 @@ fn http_body(items: Vec<(u64, BatchItem)>, kind: ImportKind) -> (Vec<u64>, Strin
                 paid,
                 granted,
                 metadata,
+                ..
             } => {
                 object.insert("paid_credits".into(), paid.to_string().into());
                 object.insert("granted_credits".into(), granted.to_string().into());

@@ -14,3 +14,4 @@ pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod settings;
+pub mod webhooks;

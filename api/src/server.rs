@@ -7,9 +7,11 @@ use crate::auth::{ApiKey, KeySource};
 use crate::dto::Limits;
 use crate::error::ApiError;
 use crate::metrics::HttpMetrics;
-use crate::settings::{Settings, SettingsError};
+use crate::settings::{ClockSetting, Settings, SettingsError};
+use crate::webhooks::{Deliverer, DelivererActor};
 use actix_web::{web, App, HttpServer};
-use engine::{Engine, OpenError, SystemClock};
+use engine::timer::TimerActor;
+use engine::{Clock, Engine, ManualClock, OpenError, SystemClock};
 use prometheus::Registry;
 use std::io::Write;
 use std::net::TcpListener;
@@ -28,6 +30,10 @@ pub struct AppState {
     pub http_metrics: HttpMetrics,
     /// Every metric of this server.
     pub registry: Registry,
+    /// The clock, when it is manual (`POST /v1/admin/clock` moves it).
+    pub manual_clock: Option<ManualClock>,
+    /// Webhook delivery, when endpoints are configured.
+    pub deliverer: Option<Arc<Deliverer>>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -65,11 +71,40 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
     registry.register(Box::new(
         prometheus::process_collector::ProcessCollector::for_self(),
     ))?;
-    let engine = Arc::new(Engine::open(
-        settings.engine_config()?,
-        Arc::new(SystemClock),
-        &registry,
-    )?);
+    let manual_clock = match settings.clock {
+        ClockSetting::System => None,
+        ClockSetting::Manual => {
+            tracing::warn!(
+                "running on a manual clock: time moves only through POST /v1/admin/clock"
+            );
+            Some(ManualClock::new(SystemClock.now_ms()))
+        }
+    };
+    let clock: Arc<dyn Clock> = match &manual_clock {
+        Some(clock) => Arc::new(clock.clone()),
+        None => Arc::new(SystemClock),
+    };
+    let engine = Arc::new(Engine::open(settings.engine_config()?, clock, &registry)?);
+    let deliverer = (!settings.webhooks.endpoints.is_empty()).then(|| {
+        Arc::new(Deliverer::new(
+            Arc::clone(&engine),
+            settings.webhooks.clone(),
+        ))
+    });
+    // On a manual clock nothing runs by itself: POST /v1/admin/clock runs
+    // the passes, so tests see each step happen exactly when they ask.
+    if manual_clock.is_none() {
+        TimerActor::start_for(
+            Arc::clone(&engine),
+            Duration::from_millis(settings.timer_poll_ms),
+        );
+        if let Some(deliverer) = &deliverer {
+            DelivererActor::start_for(
+                Arc::clone(deliverer),
+                Duration::from_millis(settings.webhooks.poll_ms),
+            );
+        }
+    }
     let (api_key, source) = ApiKey::load_or_generate(&settings.api_key, &settings.data_dir)
         .map_err(io("loading the API key"))?;
     match source {
@@ -87,6 +122,8 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
         keyring: crate::auth::Keyring::new(api_key, &engine.api_keys()?),
         http_metrics: HttpMetrics::register(&registry)?,
         registry,
+        manual_clock,
+        deliverer,
     });
     let in_flight = web::Data::new(crate::limits::InFlight::new(
         settings.in_flight_requests_max,

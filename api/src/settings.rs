@@ -41,6 +41,29 @@ pub struct UserWallets {
     pub rate_amount: String,
 }
 
+/// Which clock the server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockSetting {
+    /// The operating system's clock.
+    System,
+    /// Stopped at startup; moved only by `POST /v1/admin/clock` (tests, demos).
+    Manual,
+}
+
+/// Webhook delivery.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhooks {
+    pub endpoints: Vec<String>,
+    pub secret: String,
+    pub max_attempts: u32,
+    pub backoff_ms: u64,
+    pub backoff_max_ms: u64,
+    pub timeout_ms: u64,
+    pub poll_ms: u64,
+}
+
 /// Every setting; see `config/tally.toml` for what each means.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,7 +94,11 @@ pub struct Settings {
     pub page_limit_max: usize,
     pub shutdown_timeout_secs: u64,
     pub log: String,
+    pub clock: ClockSetting,
+    pub timer_poll_ms: u64,
+    pub expiry_notice_hours: u64,
     pub user_wallets: UserWallets,
+    pub webhooks: Webhooks,
 }
 
 impl Settings {
@@ -140,6 +167,27 @@ impl Settings {
         }
         self.user_wallet_currency()?;
         self.user_wallet_rate()?;
+        let hooks = &self.webhooks;
+        for endpoint in &hooks.endpoints {
+            if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+                return Err(invalid(
+                    "webhooks.endpoints",
+                    "each must be an http:// or https:// URL",
+                ));
+            }
+        }
+        if !hooks.endpoints.is_empty() && hooks.secret.len() < 16 {
+            return Err(invalid(
+                "webhooks.secret",
+                "must be at least 16 characters when endpoints are set",
+            ));
+        }
+        if hooks.max_attempts == 0 || hooks.poll_ms == 0 || self.timer_poll_ms == 0 {
+            return Err(invalid(
+                "webhooks.max_attempts",
+                "max_attempts, webhooks.poll_ms and timer_poll_ms must be greater than zero",
+            ));
+        }
         Ok(())
     }
 
@@ -217,7 +265,11 @@ impl Settings {
             page_limit_max: _,
             shutdown_timeout_secs: _,
             log: _,
+            clock: _,
+            timer_poll_ms: _,
+            expiry_notice_hours,
             user_wallets: _,
+            webhooks,
         } = self;
         Ok(EngineConfig {
             data_dir: data_dir.clone(),
@@ -237,6 +289,8 @@ impl Settings {
             block_cache_bytes: block_cache_mib.saturating_mul(1 << 20),
             user_wallet_currency: self.user_wallet_currency()?,
             user_wallet_rate: self.user_wallet_rate()?,
+            webhooks_enabled: !webhooks.endpoints.is_empty(),
+            notice_lead: Duration::from_secs(expiry_notice_hours.saturating_mul(3600)),
         })
     }
 }

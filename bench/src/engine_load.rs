@@ -30,6 +30,8 @@ fn engine_config(dir: &std::path::Path) -> EngineConfig {
         block_cache_bytes: 128 << 20,
         user_wallet_currency: Currency::parse("USD").expect("known"),
         user_wallet_rate: rust_decimal::Decimal::ONE,
+        webhooks_enabled: false,
+        notice_lead: Duration::from_secs(72 * 3600),
     }
 }
 
@@ -37,12 +39,12 @@ fn engine_config(dir: &std::path::Path) -> EngineConfig {
 fn funded_wallet() -> NewWallet {
     NewWallet {
         external_customer_id: "bench".into(),
-        name: None,
         currency: Currency::parse("USD").expect("known"),
         rate_amount: rust_decimal::Decimal::ONE,
         paid_credits: Credits::parse("1000000").expect("valid"),
         granted_credits: Credits::ZERO,
         status: engine::WalletStatus::Active,
+        terms: engine::TermsSpec::default(),
     }
 }
 
@@ -50,6 +52,7 @@ fn debit() -> Command {
     Command::Debit {
         credits: Credits::parse("0.000001").expect("valid"),
         metadata: vec![("model".into(), "gpt-4o".into())],
+        fee_type: engine::FeeType::Charge,
     }
 }
 

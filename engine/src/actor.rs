@@ -13,12 +13,14 @@
 use crate::clock::Clock;
 use crate::commit::{CommitError, CommitQueue, CommitRequest};
 use crate::error::Error;
+use crate::events::{event_ops, EventKind, Outbox};
 use crate::idempotency::{self, Fingerprint, IdempotencyRecord};
 use crate::ids::{TxnId, WalletId};
 use crate::metrics::EngineMetrics;
-use crate::money::Fixed;
+use crate::money::{Credits, Fixed};
+use crate::rules::Trigger;
 use crate::store::{codec, keys, Cf, Store, WriteOp};
-use crate::wallet::{Balance, Command, Entry, Wallet};
+use crate::wallet::{Command, Entry, EntryKind, Metadata, Source, Wallet, WalletStatus};
 use actix::prelude::*;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -43,6 +45,11 @@ pub(crate) struct Shared {
     pub(crate) idempotency_ttl_ms: i64,
     /// Idempotency keys remembered in memory per actor, beyond pending ones.
     pub(crate) recent_keys_max: usize,
+    /// Where wallet events go.
+    pub(crate) outbox: Outbox,
+    /// How long before a lot or wallet expires its `wallet.lot_expiring`
+    /// notice goes out.
+    pub(crate) notice_lead_ms: i64,
 }
 
 impl Shared {
@@ -106,6 +113,15 @@ pub(crate) struct Execute {
 pub(crate) struct ExecuteBatch {
     pub(crate) jobs: Vec<Arc<Job>>,
     pub(crate) reply: BatchReply,
+}
+
+/// Does what is due at the current time (expiries, notices, interval
+/// top-ups); sent by the timer for the schedule key due at `due_ms`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Tick {
+    pub(crate) due_ms: i64,
+    pub(crate) reply: oneshot::Sender<Answer<()>>,
 }
 
 /// Reads the wallet as of the actor's last durable change.
@@ -311,22 +327,19 @@ impl WalletActor {
         Ok(Decision::Apply(Arc::new(entry)))
     }
 
-    /// Advances the wallet to `entry` in memory, remembers its key, and
-    /// returns the ops that make it durable (state, entry, record: one batch).
-    fn stage(&mut self, job: &Job, entry: &Arc<Entry>) -> Vec<WriteOp> {
+    /// Advances the wallet to `entry` in memory, remembers its key, and adds
+    /// the ops that make it durable (entry and idempotency record), then
+    /// what follows from it: events and threshold top-ups. The wallet state
+    /// itself is written once per turn, by [`WalletActor::finish`].
+    fn stage(&mut self, key: Option<&KeyCheck>, entry: &Arc<Entry>, ops: &mut Vec<WriteOp>) {
+        let before = self.wallet.balance.total();
         self.wallet.advance(entry);
-        let mut ops = Vec::with_capacity(3);
-        ops.push(WriteOp::Put {
-            cf: Cf::Wallets,
-            key: self.wallet.id.as_str().as_bytes().to_vec(),
-            value: codec::encode(&self.wallet),
-        });
         ops.push(WriteOp::Put {
             cf: Cf::Ledger,
             key: keys::ledger(&self.wallet.id, entry.seq),
             value: codec::encode(entry.as_ref()),
         });
-        if let Some(check) = &job.key {
+        if let Some(check) = key {
             let record = IdempotencyRecord {
                 fingerprint: check.fingerprint,
                 wallet_id: self.wallet.id.clone(),
@@ -343,7 +356,135 @@ impl WalletActor {
                 Arc::clone(entry),
             );
         }
-        ops
+        self.consequences(entry, before, ops);
+    }
+
+    /// Events an entry causes and the threshold rules it fires, checked here,
+    /// right after the change, in the same turn and the same write.
+    fn consequences(&mut self, entry: &Entry, before: Credits, ops: &mut Vec<WriteOp>) {
+        let after = entry.after.total();
+        match entry.kind {
+            EntryKind::Update | EntryKind::Activate => {
+                self.emit(EventKind::WalletUpdated, None, Vec::new(), ops);
+            }
+            EntryKind::Terminate => {
+                self.emit(EventKind::WalletTerminated, None, Vec::new(), ops);
+            }
+            _ => {}
+        }
+        if entry.delta.total() != Credits::ZERO || !entry.lots.is_empty() {
+            self.emit(EventKind::TransactionCreated, Some(entry), Vec::new(), ops);
+        }
+        let outbound = matches!(
+            entry.kind,
+            EntryKind::Debit | EntryKind::Void | EntryKind::Expire
+        );
+        if !outbound {
+            return;
+        }
+        if after.is_zero() && !before.is_zero() {
+            self.emit(EventKind::Depleted, Some(entry), Vec::new(), ops);
+        }
+        for rule_id in self.wallet.thresholds_crossed(before, after) {
+            let details = vec![("rule_id".to_owned(), rule_id.clone())];
+            self.emit(EventKind::ThresholdCrossed, Some(entry), details, ops);
+            self.fire_rule(&rule_id, Source::Threshold, None, ops);
+        }
+    }
+
+    /// Applies top-up rule `rule_id`; a rule that adds nothing leaves a
+    /// `wallet.topup_failed` event saying why, never silence.
+    fn fire_rule(
+        &mut self,
+        rule_id: &str,
+        source: Source,
+        key: Option<KeyCheck>,
+        ops: &mut Vec<WriteOp>,
+    ) {
+        let command = Command::RuleTopUp {
+            rule_id: rule_id.to_owned(),
+            source,
+        };
+        let now_ms = self.shared.clock.now_ms();
+        let idempotency_key = key.as_ref().map(|check| check.key.clone());
+        let trigger = source.as_str();
+        match self
+            .wallet
+            .apply(TxnId::generate(now_ms), &command, idempotency_key, now_ms)
+        {
+            Ok(entry) => {
+                self.count_topup(trigger, "ok");
+                self.stage(key.as_ref(), &Arc::new(entry), ops);
+            }
+            Err(refusal) => {
+                self.count_topup(trigger, "failed");
+                tracing::info!(wallet = %self.wallet.id, rule = rule_id, %refusal, "automatic top-up added nothing");
+                let details = vec![
+                    ("rule_id".to_owned(), rule_id.to_owned()),
+                    ("trigger".to_owned(), trigger.to_owned()),
+                    ("reason".to_owned(), refusal.to_string()),
+                ];
+                self.emit(EventKind::TopUpFailed, None, details, ops);
+            }
+        }
+    }
+
+    fn count_topup(&self, trigger: &str, outcome: &str) {
+        self.shared
+            .metrics
+            .automatic_topups
+            .with_label_values(&[trigger, outcome])
+            .inc();
+    }
+
+    /// Writes an event of `kind` into the outbox with this turn's changes.
+    /// Wallet events carry the wallet as it now stands.
+    fn emit(
+        &self,
+        kind: EventKind,
+        entry: Option<&Entry>,
+        details: Metadata,
+        ops: &mut Vec<WriteOp>,
+    ) {
+        let outbox = &self.shared.outbox;
+        if !outbox.records(kind) {
+            return;
+        }
+        let now_ms = self.shared.clock.now_ms();
+        let event = outbox.event(kind, &self.wallet, now_ms, entry, details);
+        self.shared
+            .metrics
+            .events
+            .with_label_values(&[kind.as_str()])
+            .inc();
+        ops.extend(event_ops(&event));
+    }
+
+    /// Closes a turn: moves the wallet's schedule entry if its next wake
+    /// changed, and writes the wallet state once.
+    fn finish(&mut self, ops: &mut Vec<WriteOp>) {
+        let wake = self.wallet.next_wake(self.shared.notice_lead_ms);
+        if wake != self.wallet.wake_at_ms {
+            if let Some(old) = self.wallet.wake_at_ms {
+                ops.push(WriteOp::Delete {
+                    cf: Cf::Schedule,
+                    key: keys::schedule(old, &self.wallet.id),
+                });
+            }
+            if let Some(new) = wake {
+                ops.push(WriteOp::Put {
+                    cf: Cf::Schedule,
+                    key: keys::schedule(new, &self.wallet.id),
+                    value: Vec::new(),
+                });
+            }
+            self.wallet.wake_at_ms = wake;
+        }
+        ops.push(WriteOp::Put {
+            cf: Cf::Wallets,
+            key: self.wallet.id.as_str().as_bytes().to_vec(),
+            value: codec::encode(&self.wallet),
+        });
     }
 
     /// Queues `ops` (entries up to `last_seq`); `done` runs after the sync.
@@ -371,42 +512,37 @@ impl WalletActor {
         })
     }
 
-    /// Undoes staged changes the commit queue refused.
-    fn rollback(&mut self, before: (Balance, u64), jobs: &[&Job]) {
-        (self.wallet.balance, self.wallet.seq) = before;
-        for check in jobs.iter().filter_map(|job| job.key.as_ref()) {
-            if self
-                .recent
-                .get(&check.record_key)
-                .is_some_and(|recent| recent.entry.seq > before.1)
-            {
-                self.recent.remove(&check.record_key);
-            }
-        }
+    /// Undoes a turn the commit queue refused.
+    fn rollback(&mut self, before: Wallet) {
+        let seq = before.seq;
+        self.wallet = before;
+        self.recent.retain(|_, recent| recent.entry.seq <= seq);
     }
 
     /// Applies one decided entry and queues it; the reply leaves after the sync.
     fn commit(&mut self, job: &Job, entry: Arc<Entry>, reply: ReceiptReply) {
-        let before = (self.wallet.balance, self.wallet.seq);
-        let ops = self.stage(job, &entry);
+        let before = self.wallet.clone();
+        let mut ops = Vec::with_capacity(4);
+        self.stage(job.key.as_ref(), &entry, &mut ops);
+        self.finish(&mut ops);
         let receipt = self.receipt(Arc::clone(&entry), false);
-        let accepted = self.submit(ops, entry.seq, move |outcome| {
+        let accepted = self.submit(ops, self.wallet.seq, move |outcome| {
             let _ = reply.send(Answer::Done(outcome.map(|()| receipt).map_err(Error::from)));
         });
         if !accepted {
-            self.rollback(before, &[job]);
+            self.rollback(before);
         }
     }
 
     /// Runs a batch of jobs in order; one commit request covers all of them.
     fn execute_batch(&mut self, jobs: &[Arc<Job>], reply: BatchReply) {
-        let before = (self.wallet.balance, self.wallet.seq);
+        let before = self.wallet.clone();
         let mut ops = Vec::new();
         let mut slots = Vec::with_capacity(jobs.len());
         for job in jobs {
             match self.decide(job) {
                 Ok(Decision::Apply(entry)) => {
-                    ops.extend(self.stage(job, &entry));
+                    self.stage(job.key.as_ref(), &entry, &mut ops);
                     slots.push(Slot::Staged(self.receipt(entry, false)));
                 }
                 Ok(Decision::Replay(receipt)) => slots.push(Slot::Ready(Ok(receipt))),
@@ -418,6 +554,7 @@ impl WalletActor {
             self.reply_in_order(reply, Ok(results));
             return;
         }
+        self.finish(&mut ops);
         let last_seq = self.wallet.seq;
         let accepted = self.submit(ops, last_seq, move |outcome| {
             let results = slots
@@ -430,8 +567,135 @@ impl WalletActor {
             let _ = reply.send(Answer::Done(Ok(results)));
         });
         if !accepted {
-            let staged: Vec<&Job> = jobs.iter().map(Arc::as_ref).collect();
-            self.rollback(before, &staged);
+            self.rollback(before);
+        }
+    }
+
+    /// Does what is due at `now_ms`: the wallet's own expiry (termination),
+    /// lot expiries, interval top-ups (once, however many periods a downtime
+    /// missed) and expiry notices.
+    fn run_due(&mut self, now_ms: i64, ops: &mut Vec<WriteOp>) -> Result<(), Error> {
+        if self.wallet.status == WalletStatus::Terminated {
+            return Ok(());
+        }
+        if self
+            .wallet
+            .terms
+            .expiration_at_ms
+            .is_some_and(|at| at <= now_ms)
+        {
+            let entry = self.wallet.apply(
+                TxnId::generate(now_ms),
+                &Command::ExpireWallet,
+                None,
+                now_ms,
+            )?;
+            self.stage(None, &Arc::new(entry), ops);
+            return Ok(());
+        }
+        if self
+            .wallet
+            .lots
+            .iter()
+            .any(|lot| lot.expires_at_ms.is_some_and(|at| at <= now_ms))
+        {
+            let entry =
+                self.wallet
+                    .apply(TxnId::generate(now_ms), &Command::ExpireLots, None, now_ms)?;
+            self.stage(None, &Arc::new(entry), ops);
+        }
+        for index in 0..self.wallet.terms.rules.len() {
+            let rule = &self.wallet.terms.rules[index];
+            let Some((due_ms, next)) = rule.catch_up(now_ms) else {
+                continue;
+            };
+            let rule_id = rule.id.clone();
+            if let Trigger::Interval { next: stored, .. } =
+                &mut self.wallet.terms.rules[index].trigger
+            {
+                *stored = next;
+            }
+            // The key `(rule, due time)` is what makes a repeated tick (after
+            // a crash between write and reply) a replay, not a second top-up.
+            let key = format!("interval:{rule_id}:{due_ms}");
+            let command = Command::RuleTopUp {
+                rule_id: rule_id.clone(),
+                source: Source::Interval,
+            };
+            let scope = self.wallet.id.as_str().to_owned();
+            let check = KeyCheck {
+                record_key: keys::idempotency(&scope, &key),
+                fingerprint: idempotency::fingerprint(&scope, &command),
+                key,
+            };
+            if self.lookup_key(&check)?.is_some() {
+                continue;
+            }
+            self.fire_rule(&rule_id, Source::Interval, Some(check), ops);
+        }
+        self.send_notices(now_ms, ops);
+        Ok(())
+    }
+
+    /// `wallet.lot_expiring` for each lot (and the wallet) whose expiry is
+    /// within the notice lead time, once each.
+    fn send_notices(&mut self, now_ms: i64, ops: &mut Vec<WriteOp>) {
+        let lead = self.shared.notice_lead_ms;
+        let mut notices = Vec::new();
+        for lot in &mut self.wallet.lots {
+            if let Some(at) = lot.expires_at_ms {
+                if !lot.notified && at.saturating_sub(lead) <= now_ms {
+                    lot.notified = true;
+                    notices.push(vec![
+                        ("lot_id".to_owned(), lot.id.to_string()),
+                        ("credit_kind".to_owned(), lot.kind.as_str().to_owned()),
+                        ("remaining_credits".to_owned(), lot.remaining.to_string()),
+                        ("expires_at_ms".to_owned(), at.to_string()),
+                    ]);
+                }
+            }
+        }
+        if let Some(at) = self.wallet.terms.expiration_at_ms {
+            if !self.wallet.expiry_notified && at.saturating_sub(lead) <= now_ms {
+                self.wallet.expiry_notified = true;
+                notices.push(vec![
+                    ("scope".to_owned(), "wallet".to_owned()),
+                    ("expires_at_ms".to_owned(), at.to_string()),
+                ]);
+            }
+        }
+        for details in notices {
+            self.emit(EventKind::LotExpiring, None, details, ops);
+        }
+    }
+
+    /// One timer wake-up: does what is due, then moves the schedule entry.
+    fn tick(&mut self, due_ms: i64, reply: oneshot::Sender<Answer<()>>) {
+        if let Err(error) = self.reload_if_failed() {
+            let _ = reply.send(Answer::Done(Err(error)));
+            return;
+        }
+        let before = self.wallet.clone();
+        let mut ops = Vec::new();
+        let now_ms = self.shared.clock.now_ms();
+        if let Err(error) = self.run_due(now_ms, &mut ops) {
+            self.rollback(before);
+            let _ = reply.send(Answer::Done(Err(error)));
+            return;
+        }
+        self.finish(&mut ops);
+        // The key that woke us may be stale: the wallet's wake moved since.
+        if self.wallet.wake_at_ms != Some(due_ms) {
+            ops.push(WriteOp::Delete {
+                cf: Cf::Schedule,
+                key: keys::schedule(due_ms, &self.wallet.id),
+            });
+        }
+        let accepted = self.submit(ops, self.wallet.seq, move |outcome| {
+            let _ = reply.send(Answer::Done(outcome.map_err(Error::from)));
+        });
+        if !accepted {
+            self.rollback(before);
         }
     }
 
@@ -498,6 +762,19 @@ impl Handler<ExecuteBatch> for WalletActor {
         }
         self.last_used = Instant::now();
         self.execute_batch(&message.jobs, message.reply);
+    }
+}
+
+impl Handler<Tick> for WalletActor {
+    type Result = ();
+
+    fn handle(&mut self, message: Tick, _ctx: &mut Context<Self>) {
+        if self.retired {
+            let _ = message.reply.send(Answer::Retry);
+            return;
+        }
+        self.last_used = Instant::now();
+        self.tick(message.due_ms, message.reply);
     }
 }
 

@@ -46,6 +46,18 @@ impl ManualClock {
     }
 }
 
+impl ManualClock {
+    /// Moves the clock to `now_ms`; false (and no change) if that is earlier
+    /// than the time it shows.
+    pub fn set(&self, now_ms: Millis) -> bool {
+        self.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |current| {
+                (now_ms >= current).then_some(now_ms)
+            })
+            .is_ok()
+    }
+}
+
 impl Clock for ManualClock {
     fn now_ms(&self) -> Millis {
         self.0.load(Ordering::SeqCst)

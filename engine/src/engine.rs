@@ -5,11 +5,12 @@
 
 use crate::actor::{
     load_entry, load_wallet, Answer, BatchResults, Execute, ExecuteBatch, Inspect, Job, KeyCheck,
-    Receipt, Shared,
+    Receipt, Shared, Tick,
 };
 use crate::clock::Clock;
 use crate::commit::{CommitConfig, CommitRequest, CommitWriter, Durability};
 use crate::error::Error;
+use crate::events::{self, event_ops, Delivery, DeliveryStatus, Event, EventKind, Outbox};
 use crate::idempotency::{self, IdempotencyRecord};
 use crate::ids::{TxnId, WalletId};
 use crate::metrics::EngineMetrics;
@@ -17,7 +18,9 @@ use crate::money::Currency;
 use crate::router::Router;
 use crate::store::rocks::{RocksOptions, RocksStore};
 use crate::store::{codec, keys, Cf, Direction, Scan, Store, StoreError, WriteOp};
-use crate::wallet::{deposit_credits, Command, Entry, Metadata, NewWallet, Wallet, WalletError};
+use crate::wallet::{
+    deposit_credits, Command, Entry, Metadata, NewWallet, Wallet, WalletError, WalletStatus,
+};
 use actix::dev::SendError;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -66,6 +69,10 @@ pub struct EngineConfig {
     pub user_wallet_currency: Currency,
     /// Rate of wallets the deposit API creates for new users.
     pub user_wallet_rate: Decimal,
+    /// At least one webhook endpoint is configured: events are delivered.
+    pub webhooks_enabled: bool,
+    /// How long before a lot or wallet expires `wallet.lot_expiring` goes out.
+    pub notice_lead: Duration,
 }
 
 /// Failures opening the engine.
@@ -121,6 +128,74 @@ pub struct Page {
     pub entries: Vec<Entry>,
     /// Pass as `before_seq` to get the next (older) page.
     pub next_cursor: Option<u64>,
+}
+
+/// Stored records read per scan call.
+const SCAN_PAGE: usize = 256;
+
+/// Stored records one list page reads at most.
+pub const SCAN_MAX: usize = 10_000;
+
+/// Which wallets a list returns.
+#[derive(Debug, Clone, Default)]
+pub struct WalletFilter {
+    /// Only this customer's (read through the customer index).
+    pub external_customer_id: Option<String>,
+    /// Only wallets in this status.
+    pub status: Option<WalletStatus>,
+    /// Only wallets in this currency.
+    pub currency: Option<Currency>,
+}
+
+impl WalletFilter {
+    fn accepts(&self, wallet: &Wallet) -> bool {
+        self.status.is_none_or(|status| status == wallet.status)
+            && self
+                .currency
+                .is_none_or(|currency| currency == wallet.currency)
+    }
+}
+
+/// A page of wallets.
+#[derive(Debug, Clone)]
+pub struct WalletList {
+    /// The wallets, oldest first.
+    pub wallets: Vec<Wallet>,
+    /// Pass as `after` for the next page; `None` at the end.
+    pub next_cursor: Option<WalletId>,
+}
+
+/// What one timer pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimerPass {
+    /// Wallets woken.
+    pub woken: usize,
+    /// When the next wallet is due, if any is scheduled.
+    pub next_due_ms: Option<i64>,
+}
+
+/// The wallet id a list cursor key names.
+fn keys_wallet(cf: Cf, key: Option<&[u8]>) -> Option<WalletId> {
+    let key = key?;
+    match cf {
+        Cf::Customers => keys::customer_wallet(key),
+        _ => WalletId::parse(std::str::from_utf8(key).ok()?),
+    }
+}
+
+/// The id the next event gets: one past the highest stored.
+fn next_event_id(store: &dyn Store) -> Result<u64, StoreError> {
+    let last = store.scan(Scan {
+        cf: Cf::Events,
+        prefix: &[],
+        start_exclusive: None,
+        direction: Direction::Reverse,
+        limit: 1,
+    })?;
+    Ok(last
+        .first()
+        .and_then(|(key, _)| key.as_slice().try_into().ok())
+        .map_or(1, |bytes: [u8; 8]| u64::from_be_bytes(bytes) + 1))
 }
 
 /// The wallet engine.
@@ -189,6 +264,8 @@ impl Engine {
             idle_timeout: config.actor_idle_timeout,
             idempotency_ttl_ms: ttl_ms,
             recent_keys_max: config.recent_keys_max,
+            outbox: Outbox::new(next_event_id(store.as_ref())?, config.webhooks_enabled),
+            notice_lead_ms: i64::try_from(config.notice_lead.as_millis()).unwrap_or(i64::MAX),
         });
         let router = Router::new(config.shards, Arc::clone(&shared));
         let creation_locks = (0..CREATION_LOCKS)
@@ -283,6 +360,12 @@ impl Engine {
         // The original response showed the wallet as its opening entry left it.
         wallet.balance = entry.after;
         wallet.seq = entry.seq;
+        wallet.status = entry.status;
+        wallet.lots.clear();
+        crate::lots::apply(&mut wallet.lots, &entry.lots);
+        if let Some(terms) = &entry.terms {
+            wallet.terms = (**terms).clone();
+        }
         self.shared.metrics.idempotent_replays.inc();
         Ok(Some(Created {
             wallet,
@@ -300,7 +383,8 @@ impl Engine {
         let now_ms = self.shared.clock.now_ms();
         let id = WalletId::generate(now_ms);
         let key = check.map(|check| check.key.clone());
-        let (wallet, entry) = Wallet::open(id, TxnId::generate(now_ms), spec, key, now_ms)?;
+        let (mut wallet, entry) = Wallet::open(id, TxnId::generate(now_ms), spec, key, now_ms)?;
+        wallet.wake_at_ms = wallet.next_wake(self.shared.notice_lead_ms);
         let mut ops = vec![
             WriteOp::Put {
                 cf: Cf::Wallets,
@@ -318,6 +402,24 @@ impl Engine {
                 value: Vec::new(),
             },
         ];
+        if let Some(due) = wallet.wake_at_ms {
+            ops.push(WriteOp::Put {
+                cf: Cf::Schedule,
+                key: keys::schedule(due, &wallet.id),
+                value: Vec::new(),
+            });
+        }
+        let outbox = &self.shared.outbox;
+        let mut created = vec![(EventKind::WalletCreated, None)];
+        if !entry.lots.is_empty() {
+            created.push((EventKind::TransactionCreated, Some(&entry)));
+        }
+        for (kind, with_entry) in created {
+            if outbox.records(kind) {
+                let event = outbox.event(kind, &wallet, now_ms, with_entry, Vec::new());
+                ops.extend(event_ops(&event));
+            }
+        }
         if let Some(check) = check {
             let record = IdempotencyRecord {
                 fingerprint: check.fingerprint,
@@ -690,12 +792,12 @@ impl Engine {
             }
             let spec = NewWallet {
                 external_customer_id: user.clone(),
-                name: None,
                 currency: self.config.user_wallet_currency,
                 rate_amount: self.config.user_wallet_rate,
                 paid_credits: crate::money::Credits::ZERO,
                 granted_credits: crate::money::Credits::ZERO,
                 status: crate::wallet::WalletStatus::Active,
+                terms: crate::terms::TermsSpec::default(),
             };
             let (wallet, entry, wallet_ops) = self.opening(spec, None)?;
             ops.extend(wallet_ops);
@@ -751,6 +853,228 @@ impl Engine {
             entries,
             next_cursor,
         })
+    }
+
+    /// The engine's current time, from its injected clock.
+    pub fn now_ms(&self) -> i64 {
+        self.shared.clock.now_ms()
+    }
+
+    /// Wallets in id (creation) order, strictly after `after`, that pass
+    /// `filter`. A page reads at most [`SCAN_MAX`] stored wallets, so a rare
+    /// filter may return a short page with a cursor to go on from.
+    pub fn list_wallets(
+        &self,
+        filter: &WalletFilter,
+        after: Option<&WalletId>,
+        limit: usize,
+    ) -> Result<WalletList, Error> {
+        let store = self.shared.store.as_ref();
+        let (cf, prefix) = match &filter.external_customer_id {
+            Some(customer) => (Cf::Customers, keys::customer_prefix(customer)),
+            None => (Cf::Wallets, Vec::new()),
+        };
+        let mut start = after.map(|id| match &filter.external_customer_id {
+            Some(customer) => keys::customer(customer, id),
+            None => id.as_str().as_bytes().to_vec(),
+        });
+        let mut wallets = Vec::new();
+        let mut scanned = 0;
+        loop {
+            let pairs = store.scan(Scan {
+                cf,
+                prefix: &prefix,
+                start_exclusive: start.as_deref(),
+                direction: Direction::Forward,
+                limit: SCAN_PAGE,
+            })?;
+            let exhausted = pairs.len() < SCAN_PAGE;
+            for (key, value) in pairs {
+                scanned += 1;
+                let wallet: Wallet = match cf {
+                    Cf::Customers => {
+                        let id =
+                            keys::customer_wallet(&key).ok_or_else(|| StoreError::Corrupt {
+                                cf: "customers",
+                                reason: "index key without wallet id".into(),
+                            })?;
+                        load_wallet(store, &id)?.ok_or(Error::WalletNotFound)?
+                    }
+                    _ => codec::decode(Cf::Wallets.name(), &value)?,
+                };
+                start = Some(key);
+                if filter.accepts(&wallet) {
+                    wallets.push(wallet);
+                }
+                if wallets.len() == limit || scanned >= SCAN_MAX {
+                    // More may follow: the cursor is the last wallet read.
+                    let cursor = keys_wallet(cf, start.as_deref());
+                    return Ok(WalletList {
+                        wallets,
+                        next_cursor: cursor,
+                    });
+                }
+            }
+            if exhausted {
+                return Ok(WalletList {
+                    wallets,
+                    next_cursor: None,
+                });
+            }
+        }
+    }
+
+    /// Wakes every wallet whose schedule entry is due by the clock's now,
+    /// each once per pass, and waits until what they did is durable.
+    /// The timer actor calls this; so does a test's clock endpoint.
+    pub async fn fire_due(&self) -> Result<TimerPass, Error> {
+        let mut seen = std::collections::HashSet::new();
+        let mut pass = TimerPass::default();
+        loop {
+            let now_ms = self.shared.clock.now_ms();
+            let pairs = self.shared.store.scan(Scan {
+                cf: Cf::Schedule,
+                prefix: &[],
+                start_exclusive: None,
+                direction: Direction::Forward,
+                limit: SCAN_PAGE,
+            })?;
+            pass.next_due_ms = None;
+            let mut due = Vec::new();
+            for (key, _) in &pairs {
+                let Some((at, id)) = keys::schedule_parts(key) else {
+                    continue;
+                };
+                if seen.contains(key) {
+                    continue;
+                }
+                if at > now_ms {
+                    pass.next_due_ms = Some(at);
+                    break;
+                }
+                seen.insert(key.clone());
+                due.push((at, id));
+            }
+            if due.is_empty() {
+                return Ok(pass);
+            }
+            let ticks = due.iter().map(|(at, id)| self.tick(id, *at));
+            for result in futures_util::future::join_all(ticks).await {
+                match result {
+                    Ok(()) => pass.woken += 1,
+                    Err(error) => {
+                        tracing::warn!(%error, "a timer wake-up failed; it is retried on the next pass")
+                    }
+                }
+            }
+            self.shared.metrics.timer_wakeups.inc_by(due.len() as u64);
+        }
+    }
+
+    async fn tick(&self, id: &WalletId, due_ms: i64) -> Result<(), Error> {
+        for _ in 0..RETRIES_MAX {
+            let Some(addr) = self.router.actor(id)? else {
+                // A key without a wallet is garbage: drop it.
+                return self
+                    .commit(vec![WriteOp::Delete {
+                        cf: Cf::Schedule,
+                        key: keys::schedule(due_ms, id),
+                    }])
+                    .await;
+            };
+            let (reply, answer) = oneshot::channel();
+            match addr.try_send(Tick { due_ms, reply }) {
+                Ok(()) => {}
+                Err(SendError::Full(_)) => return Err(Error::Overloaded("wallet mailbox full")),
+                Err(SendError::Closed(_)) => continue,
+            }
+            if let Ok(Answer::Done(done)) = answer.await {
+                return done;
+            }
+        }
+        Err(Error::Overloaded("wallet actor restarting"))
+    }
+
+    /// Events in id order, strictly after `after`, with `status` if given.
+    /// Like [`Engine::list_wallets`], a page reads at most [`SCAN_MAX`].
+    pub fn events(
+        &self,
+        status: Option<DeliveryStatus>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<Event>, Option<u64>), Error> {
+        let mut start = after.map(events::event_key);
+        let mut found = Vec::new();
+        let mut scanned = 0;
+        loop {
+            let pairs = self.shared.store.scan(Scan {
+                cf: Cf::Events,
+                prefix: &[],
+                start_exclusive: start.as_deref(),
+                direction: Direction::Forward,
+                limit: SCAN_PAGE,
+            })?;
+            let exhausted = pairs.len() < SCAN_PAGE;
+            for (key, value) in pairs {
+                scanned += 1;
+                let event: Event = codec::decode(Cf::Events.name(), &value)?;
+                let id = event.id;
+                start = Some(key);
+                if status.is_none_or(|status| status == event.delivery.status) {
+                    found.push(event);
+                }
+                if found.len() == limit || scanned >= SCAN_MAX {
+                    return Ok((found, Some(id)));
+                }
+            }
+            if exhausted {
+                return Ok((found, None));
+            }
+        }
+    }
+
+    /// Pending events whose next attempt is due by the clock's now, soonest
+    /// first, at most `limit`.
+    pub fn due_events(&self, limit: usize) -> Result<Vec<Event>, Error> {
+        let now_ms = self.shared.clock.now_ms();
+        let pairs = self.shared.store.scan(Scan {
+            cf: Cf::Outbox,
+            prefix: &[],
+            start_exclusive: None,
+            direction: Direction::Forward,
+            limit,
+        })?;
+        let mut due = Vec::new();
+        for (key, _) in pairs {
+            let Some((at, id)) = events::outbox_parts(&key) else {
+                continue;
+            };
+            if at > now_ms {
+                break;
+            }
+            if let Some(bytes) = self.shared.store.get(Cf::Events, &events::event_key(id))? {
+                due.push(codec::decode(Cf::Events.name(), &bytes)?);
+            }
+        }
+        Ok(due)
+    }
+
+    /// Records a delivery attempt of `event` durably: its new delivery state,
+    /// and its outbox pointer moved to the next attempt (or dropped).
+    pub async fn record_delivery(&self, event: &Event, delivery: Delivery) -> Result<(), Error> {
+        let mut ops = vec![WriteOp::Delete {
+            cf: Cf::Outbox,
+            key: events::outbox_key(event.delivery.next_attempt_ms, event.id),
+        }];
+        let mut updated = event.clone();
+        updated.delivery = delivery;
+        ops.extend(event_ops(&updated));
+        self.commit(ops).await
+    }
+
+    /// Whether events go to webhook endpoints.
+    pub fn webhooks_enabled(&self) -> bool {
+        self.shared.outbox.delivering()
     }
 
     /// Stores (creates or replaces) an API key record durably.
@@ -813,6 +1137,10 @@ fn command_kind(command: &Command) -> &'static str {
         Command::Debit { .. } => "DEBIT",
         Command::Activate => "ACTIVATE",
         Command::Terminate => "TERMINATE",
+        Command::Configure(_) => "UPDATE",
+        Command::RuleTopUp { .. } => "TOPUP",
+        Command::ExpireLots => "EXPIRE",
+        Command::ExpireWallet => "TERMINATE",
     }
 }
 

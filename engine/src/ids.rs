@@ -62,6 +62,11 @@ prefixed_id!(
     "txn_",
     "A wallet transaction's id: `txn_` and a ULID."
 );
+prefixed_id!(
+    RuleId,
+    "rtr_",
+    "An automatic top-up rule's id: `rtr_` and a ULID."
+);
 
 /// 80 random bits for the ULID's random part. A process-wide generator seeded
 /// from the OS, so ids made in the same millisecond still differ.

@@ -15,13 +15,19 @@ pub mod credentials;
 #[cfg(feature = "rocks")]
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod ids;
+pub mod lots;
 pub mod metrics;
 pub mod money;
 #[cfg(feature = "rocks")]
 mod router;
+pub mod rules;
 pub mod store;
+pub mod terms;
+#[cfg(feature = "rocks")]
+pub mod timer;
 pub mod verify;
 pub mod wallet;
 
@@ -30,10 +36,17 @@ pub use actor::Receipt;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use commit::Durability;
 #[cfg(feature = "rocks")]
-pub use engine::{BatchItem, Created, Engine, EngineConfig, OpenError, Page, StoreLayer, Target};
+pub use engine::{
+    BatchItem, Created, Engine, EngineConfig, OpenError, Page, StoreLayer, Target, TimerPass,
+    WalletFilter, WalletList,
+};
 pub use error::Error;
+pub use events::{DeliveryStatus, Event, EventKind};
 pub use ids::{TxnId, WalletId};
+pub use lots::{CreditKind, Lot, LotChange};
 pub use money::{Credits, Currency};
+pub use rules::{Interval, Method, Rule, Trigger};
+pub use terms::{FeeType, FeeTypes, RuleSpec, Terms, TermsPatch, TermsSpec, TriggerSpec};
 pub use wallet::{
-    Command, Entry, EntryKind, Metadata, NewWallet, Wallet, WalletError, WalletStatus,
+    Command, Entry, EntryKind, Metadata, NewWallet, Source, Wallet, WalletError, WalletStatus,
 };

@@ -33,6 +33,12 @@ pub struct EngineMetrics {
     pub credits: CounterVec,
     /// Messages sent to wallet actors and not yet handled.
     pub mailbox_depth: IntGauge,
+    /// Automatic top-ups by trigger and outcome (`ok`, `failed`).
+    pub automatic_topups: IntCounterVec,
+    /// Wallet events written to the outbox, by type.
+    pub events: IntCounterVec,
+    /// Timer passes and the wallets they woke.
+    pub timer_wakeups: IntCounter,
 }
 
 impl EngineMetrics {
@@ -95,6 +101,24 @@ impl EngineMetrics {
                 "tally_wallet_mailbox_depth",
                 "Messages sent to wallet actors and not yet handled, over all actors.",
             )?,
+            automatic_topups: IntCounterVec::new(
+                Opts::new(
+                    "tally_automatic_topups_total",
+                    "Top-ups made by rules, by trigger (interval, threshold) and outcome (ok, failed).",
+                ),
+                &["trigger", "outcome"],
+            )?,
+            events: IntCounterVec::new(
+                Opts::new(
+                    "tally_wallet_events_total",
+                    "Wallet events written to the outbox, by type.",
+                ),
+                &["type"],
+            )?,
+            timer_wakeups: IntCounter::new(
+                "tally_timer_wakeups_total",
+                "Wallets woken by the timer (expiries, notices, interval top-ups).",
+            )?,
         };
         registry.register(Box::new(metrics.commit_group_size.clone()))?;
         registry.register(Box::new(metrics.commit_sync_seconds.clone()))?;
@@ -107,6 +131,9 @@ impl EngineMetrics {
         registry.register(Box::new(metrics.insufficient_credits.clone()))?;
         registry.register(Box::new(metrics.credits.clone()))?;
         registry.register(Box::new(metrics.mailbox_depth.clone()))?;
+        registry.register(Box::new(metrics.automatic_topups.clone()))?;
+        registry.register(Box::new(metrics.events.clone()))?;
+        registry.register(Box::new(metrics.timer_wakeups.clone()))?;
         Ok(metrics)
     }
 

@@ -5,12 +5,16 @@
 //!
 //! Checks, per wallet: entries are seq 1..=n with no gap and belong to it;
 //! each entry's `before + delta == after`; no balance below zero; the wallet's
-//! stored balances and sequence equal the last entry's. Per idempotency
+//! stored balances and sequence equal the last entry's; each entry's lot
+//! changes sum to its delta and touch only open lots; the stored open lots
+//! equal those the ledger leaves; a wallet due for a wake-up has its
+//! schedule entry. Per idempotency
 //! record: its entry exists and carries the record's key. Per index entry:
 //! the wallet exists and belongs to that customer (or user).
 
 use crate::idempotency;
 use crate::ids::WalletId;
+use crate::lots::{self, CreditKind, Lot};
 use crate::store::{codec, keys, Cf, Direction, Pair, ReadView, Scan, StoreError};
 use crate::wallet::{Balance, Entry, Wallet};
 use std::fmt;
@@ -141,6 +145,7 @@ fn verify_wallet(
     let id = &wallet.id;
     let prefix = keys::ledger_prefix(id);
     let mut balance = Balance::default();
+    let mut open_lots: Vec<Lot> = Vec::new();
     let mut expected_seq = 1u64;
     let mut last: Option<Vec<u8>> = None;
     loop {
@@ -177,6 +182,7 @@ fn verify_wallet(
             }
             expected_seq = entry.seq + 1;
             balance = check_entry(id, balance, &entry, report);
+            check_lots(id, &mut open_lots, &entry, report);
         }
     }
     let entries = expected_seq - 1;
@@ -188,6 +194,36 @@ fn verify_wallet(
                 wallet.seq
             ),
         );
+    }
+    let shape = |lots: &[Lot]| -> Vec<(u64, CreditKind, String, Option<i64>)> {
+        lots.iter()
+            .map(|lot| {
+                (
+                    lot.id,
+                    lot.kind,
+                    lot.remaining.to_string(),
+                    lot.expires_at_ms,
+                )
+            })
+            .collect()
+    };
+    if shape(&wallet.lots) != shape(&open_lots) {
+        report.mismatch(
+            Some(id),
+            format!(
+                "stored open lots {:?} differ from the ledger's {:?}",
+                shape(&wallet.lots),
+                shape(&open_lots)
+            ),
+        );
+    }
+    if let Some(due) = wallet.wake_at_ms {
+        if view.get(Cf::Schedule, &keys::schedule(due, id))?.is_none() {
+            report.mismatch(
+                Some(id),
+                format!("due for a wake-up at {due} ms but missing from the schedule"),
+            );
+        }
     }
     if wallet.balance != balance {
         report.mismatch(
@@ -225,6 +261,28 @@ fn check_entry(id: &WalletId, before: Balance, entry: &Entry, report: &mut Repor
         );
     }
     entry.after
+}
+
+/// Replays an entry's lot changes, reporting any that do not sum to its
+/// delta or touch a lot that is not open.
+fn check_lots(id: &WalletId, open: &mut Vec<Lot>, entry: &Entry, report: &mut Report) {
+    let paid = lots::total(&entry.lots, CreditKind::Paid);
+    let granted = lots::total(&entry.lots, CreditKind::Granted);
+    if paid != Some(entry.delta.paid) || granted != Some(entry.delta.granted) {
+        report.mismatch(
+            Some(id),
+            format!(
+                "entry #{}: lot changes sum to paid {paid:?} granted {granted:?}, delta is paid {} granted {}",
+                entry.seq, entry.delta.paid, entry.delta.granted
+            ),
+        );
+    }
+    if !lots::apply(open, &entry.lots) {
+        report.mismatch(
+            Some(id),
+            format!("entry #{} draws from a lot that is not open", entry.seq),
+        );
+    }
 }
 
 /// Checks that an idempotency record points at an entry carrying its key.

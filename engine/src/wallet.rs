@@ -1,14 +1,18 @@
 //! The wallet state machine: `Wallet`, the `Command`s that change it and the
 //! ledger `Entry` each change produces. Pure: no actix, no I/O, no clock of its
-//! own, so every rule (granted before paid, no overdraft) is tested here alone.
+//! own, so every rule (lot order, no overdraft, lifecycle, fee types) is tested
+//! here alone.
 //!
 //! `Wallet::apply` decides and returns an `Entry`; `Wallet::advance` moves the
-//! wallet to the entry's balances. Every entry carries both its deltas and the
+//! wallet to it. Every entry carries its deltas, the lots it touched and the
 //! balances after it, so the ledger alone can recompute and check a wallet.
 // #[PerformanceCriticalPath]
 
 use crate::ids::{TxnId, WalletId};
+use crate::lots::{self, CreditKind, Lot, LotChange};
 use crate::money::{credits_for_amount, Credits, Currency, Fixed, RATE_SCALE};
+use crate::rules::{RuleRefusal, Trigger};
+use crate::terms::{FeeType, Terms, TermsPatch, TermsSpec};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +44,14 @@ impl WalletStatus {
         }
     }
 
+    /// Any status, by name (list filters).
+    pub fn parse(name: &str) -> Option<WalletStatus> {
+        match name {
+            "terminated" => Some(WalletStatus::Terminated),
+            other => WalletStatus::parse_initial(other),
+        }
+    }
+
     /// A status a wallet may be created with, by name.
     pub fn parse_initial(name: &str) -> Option<WalletStatus> {
         match name {
@@ -67,36 +79,53 @@ impl Balance {
     }
 
     /// Adds a signed delta to each side; `None` on overflow.
-    fn shifted(self, delta: Balance) -> Option<Balance> {
+    pub fn shifted(self, delta: Balance) -> Option<Balance> {
         Some(Balance {
             paid: self.paid.checked_add(delta.paid)?,
             granted: self.granted.checked_add(delta.granted)?,
         })
     }
+
+    /// The balance delta of a set of lot changes.
+    fn of_changes(changes: &[LotChange]) -> Option<Balance> {
+        Some(Balance {
+            paid: lots::total(changes, CreditKind::Paid)?,
+            granted: lots::total(changes, CreditKind::Granted)?,
+        })
+    }
 }
 
-/// A customer's wallet as stored: configuration, balances and the sequence
-/// number of its last ledger entry.
+/// A customer's wallet as stored: identity, terms, balances, open lots and
+/// the sequence number of its last ledger entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Wallet {
     /// Server-generated id.
     pub id: WalletId,
     /// The customer this wallet belongs to, in the client's own terms.
     pub external_customer_id: String,
-    /// Human-readable name.
-    pub name: Option<String>,
     /// ISO 4217 currency of the money side.
     pub currency: Currency,
     /// Currency price of one credit.
     pub rate_amount: Fixed,
     /// Lifecycle state.
     pub status: WalletStatus,
-    /// Current balances.
+    /// Current balances: the sums of the open lots.
     pub balance: Balance,
     /// When the wallet was created (ms since the epoch).
     pub created_at_ms: i64,
     /// Sequence number of the last ledger entry; every change adds one.
     pub seq: u64,
+    /// What the owner configured.
+    pub terms: Terms,
+    /// Open lots (credits left in them), in creation order.
+    pub lots: Vec<Lot>,
+    /// Number of the next lot.
+    pub next_lot: u64,
+    /// The wallet's entry in the schedule column family: when the timer
+    /// must next wake it (expiry, notice or interval top-up).
+    pub wake_at_ms: Option<i64>,
+    /// Whether the notice of the wallet's own expiry went out.
+    pub expiry_notified: bool,
 }
 
 /// What a new wallet is made of.
@@ -104,8 +133,6 @@ pub struct Wallet {
 pub struct NewWallet {
     /// The customer in the client's terms.
     pub external_customer_id: String,
-    /// Optional display name.
-    pub name: Option<String>,
     /// Currency of the money side.
     pub currency: Currency,
     /// Currency price of one credit; must be > 0.
@@ -117,12 +144,40 @@ pub struct NewWallet {
     pub granted_credits: Credits,
     /// `Active`, or `Pending` (e.g. waiting for a first paid top-up).
     pub status: WalletStatus,
+    /// Name, metadata, expiry, fee types and rules.
+    pub terms: TermsSpec,
 }
 
-/// A change a client asks of one wallet.
+/// What caused a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Source {
+    /// A client request.
+    Manual,
+    /// An interval rule, fired by the timer.
+    Interval,
+    /// A threshold rule, fired by the change that crossed it.
+    Threshold,
+    /// A lot's or the wallet's expiry.
+    Expiry,
+}
+
+impl Source {
+    /// The lower-case name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Manual => "manual",
+            Source::Interval => "interval",
+            Source::Threshold => "threshold",
+            Source::Expiry => "expiry",
+        }
+    }
+}
+
+/// A change asked of one wallet: by a client, or by the wallet's own rules
+/// and expiries (the last three, which no client can send).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
-    /// Adds credits (seed 001 `TOPUP`).
+    /// Adds credits (seed 001 `TOPUP`) as new lots.
     TopUp {
         /// Paid credits to add.
         paid: Credits,
@@ -130,6 +185,8 @@ pub enum Command {
         granted: Credits,
         /// Client metadata.
         metadata: Metadata,
+        /// When the new lots expire, if ever.
+        expires_at_ms: Option<i64>,
     },
     /// Adds the paid credits that `amount` of currency buys (seed 000 deposit).
     Deposit {
@@ -139,24 +196,36 @@ pub enum Command {
         /// Client metadata.
         metadata: Metadata,
     },
-    /// Removes credits, granted first (seed 001 `VOID`).
+    /// Removes credits (seed 001 `VOID`): from one lot, or in spend order.
     Void {
         /// Credits to remove.
         credits: Credits,
         /// Client metadata.
         metadata: Metadata,
+        /// The lot to void from.
+        lot: Option<u64>,
     },
-    /// Spends credits on usage, granted first.
+    /// Spends credits on usage, in lot spend order.
     Debit {
         /// Credits to spend.
         credits: Credits,
         /// Client metadata (model, token counts, ...).
         metadata: Metadata,
+        /// The kind of fee this pays; the wallet must cover it.
+        fee_type: FeeType,
     },
     /// Makes a pending wallet active.
     Activate,
     /// Closes the wallet for good, forfeiting its remaining credits.
     Terminate,
+    /// Changes the wallet's terms (`PUT`).
+    Configure(Box<TermsPatch>),
+    /// Applies top-up rule `rule_id`.
+    RuleTopUp { rule_id: String, source: Source },
+    /// Expires what is left of the lots whose expiry has come.
+    ExpireLots,
+    /// Terminates the wallet at its `expiration_at`.
+    ExpireWallet,
 }
 
 /// What kind of change a ledger entry records.
@@ -176,6 +245,10 @@ pub enum EntryKind {
     Activate,
     /// The wallet was terminated; its remaining credits were forfeited.
     Terminate,
+    /// The wallet's terms changed (no credits move).
+    Update,
+    /// Lots reached their expiry; what was left in them is gone.
+    Expire,
 }
 
 impl EntryKind {
@@ -189,20 +262,27 @@ impl EntryKind {
             EntryKind::Debit => "DEBIT",
             EntryKind::Activate => "ACTIVATE",
             EntryKind::Terminate => "TERMINATE",
+            EntryKind::Update => "UPDATE",
+            EntryKind::Expire => "EXPIRE",
         }
     }
 
     /// Whether credits flow into the wallet.
     pub fn is_inbound(self) -> bool {
         match self {
-            EntryKind::Open | EntryKind::TopUp | EntryKind::Deposit | EntryKind::Activate => true,
-            EntryKind::Void | EntryKind::Debit | EntryKind::Terminate => false,
+            EntryKind::Open
+            | EntryKind::TopUp
+            | EntryKind::Deposit
+            | EntryKind::Activate
+            | EntryKind::Update => true,
+            EntryKind::Void | EntryKind::Debit | EntryKind::Terminate | EntryKind::Expire => false,
         }
     }
 }
 
 /// One immutable ledger entry. `delta` is signed; `after` is the balance once
-/// the entry is applied, so `before + delta == after` is checkable per entry.
+/// the entry is applied, so `before + delta == after` is checkable per entry,
+/// and `lots` says which lots the credits came from or went into.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// Transaction id.
@@ -213,7 +293,7 @@ pub struct Entry {
     pub seq: u64,
     /// What happened.
     pub kind: EntryKind,
-    /// Signed change of each balance.
+    /// Signed change of each balance: the sum of `lots` per kind.
     pub delta: Balance,
     /// Balances after the change.
     pub after: Balance,
@@ -224,10 +304,21 @@ pub struct Entry {
     pub amount: Option<Decimal>,
     /// Client metadata.
     pub metadata: Metadata,
-    /// The client's idempotency key, if any.
+    /// The client's idempotency key, if any (for interval top-ups, the
+    /// rule and due time).
     pub idempotency_key: Option<String>,
     /// When the change was made (ms since the epoch).
     pub created_at_ms: i64,
+    /// The lots opened (positive) or drawn (negative).
+    pub lots: Vec<LotChange>,
+    /// What caused it.
+    pub source: Source,
+    /// The top-up rule that made it, if any.
+    pub rule_id: Option<String>,
+    /// The fee type a debit paid.
+    pub fee_type: Option<FeeType>,
+    /// For `UPDATE` and `OPEN` entries: the terms from then on.
+    pub terms: Option<Box<Terms>>,
 }
 
 /// Why a command was refused. Each is a client-visible business rule.
@@ -267,11 +358,51 @@ pub enum WalletError {
         wallet: WalletId,
         status: &'static str,
     },
+    #[error("this wallet's credits do not pay {fee_type} fees (see applies_to.fee_types)")]
+    FeeTypeNotCovered { fee_type: &'static str },
+    #[error("{field} must be in the future")]
+    NotInFuture { field: String },
+    #[error("{field} {reason}")]
+    InvalidTerms { field: String, reason: String },
+    #[error("wallet {wallet} has no open lot {lot}")]
+    LotNotFound { wallet: WalletId, lot: u64 },
+    #[error("rule {rule_id} added nothing: {refusal}")]
+    RuleRefused {
+        rule_id: String,
+        refusal: RuleRefusal,
+    },
+}
+
+/// An entry's parts before it gets its id, sequence and balances.
+struct Draft<'a> {
+    kind: EntryKind,
+    changes: Vec<LotChange>,
+    amount: Option<Decimal>,
+    metadata: &'a Metadata,
+    source: Source,
+    rule_id: Option<String>,
+    fee_type: Option<FeeType>,
+    terms: Option<Box<Terms>>,
+}
+
+impl<'a> Draft<'a> {
+    fn new(kind: EntryKind, changes: Vec<LotChange>, metadata: &'a Metadata) -> Draft<'a> {
+        Draft {
+            kind,
+            changes,
+            amount: None,
+            metadata,
+            source: Source::Manual,
+            rule_id: None,
+            fee_type: None,
+            terms: None,
+        }
+    }
 }
 
 impl Wallet {
     /// Builds a new wallet and its opening ledger entry (seq 1), which carries
-    /// any starting credits.
+    /// any starting credits as lots and the wallet's terms.
     pub fn open(
         id: WalletId,
         txn_id: TxnId,
@@ -285,44 +416,37 @@ impl Wallet {
             });
         }
         let rate_amount = Fixed::new(spec.rate_amount, RATE_SCALE).ok_or(WalletError::Overflow)?;
-        let opening = Balance {
-            paid: spec.paid_credits,
-            granted: spec.granted_credits,
-        };
-        assert!(!opening.paid.is_negative() && !opening.granted.is_negative());
+        assert!(!spec.paid_credits.is_negative() && !spec.granted_credits.is_negative());
         assert!(
             spec.status != WalletStatus::Terminated,
             "a wallet is never created terminated"
         );
-        let entry = Entry {
-            txn_id,
-            wallet_id: id.clone(),
-            seq: 1,
-            kind: EntryKind::Open,
-            delta: opening,
-            after: opening,
-            status: spec.status,
-            amount: None,
-            metadata: Vec::new(),
-            idempotency_key,
-            created_at_ms: now_ms,
-        };
-        let wallet = Wallet {
+        let terms = Terms::build(spec.terms, now_ms)?;
+        let mut wallet = Wallet {
             id,
             external_customer_id: spec.external_customer_id,
-            name: spec.name,
             currency: spec.currency,
             rate_amount,
             status: spec.status,
-            balance: opening,
+            balance: Balance::default(),
             created_at_ms: now_ms,
-            seq: 1,
+            seq: 0,
+            terms: terms.clone(),
+            lots: Vec::new(),
+            next_lot: 1,
+            wake_at_ms: None,
+            expiry_notified: false,
         };
+        let changes = wallet.new_lots(spec.paid_credits, spec.granted_credits, None);
+        let mut draft = Draft::new(EntryKind::Open, changes, &NO_METADATA);
+        draft.terms = Some(Box::new(terms));
+        let entry = wallet.entry(txn_id, draft, spec.status, idempotency_key, now_ms)?;
+        wallet.advance(&entry);
         Ok((wallet, entry))
     }
 
-    /// Decides `command` against the current state. Returns the entry that
-    /// records it; the wallet itself is unchanged until [`Wallet::advance`].
+    /// Decides `command` against the current state at `now_ms`. Returns the
+    /// entry that records it; the wallet is unchanged until [`Wallet::advance`].
     pub fn apply(
         &self,
         txn_id: TxnId,
@@ -331,49 +455,127 @@ impl Wallet {
         now_ms: i64,
     ) -> Result<Entry, WalletError> {
         let status = self.status_after(command)?;
-        let (kind, delta, amount, metadata) = match command {
+        let draft = match command {
             Command::TopUp {
                 paid,
                 granted,
                 metadata,
+                expires_at_ms,
             } => {
                 if paid.is_zero() && granted.is_zero() {
                     return Err(WalletError::NotPositive {
                         field: "paid_credits",
                     });
                 }
-                let delta = Balance {
-                    paid: *paid,
-                    granted: *granted,
-                };
-                (EntryKind::TopUp, delta, None, metadata)
+                if expires_at_ms.is_some_and(|at| at <= now_ms) {
+                    return Err(WalletError::NotInFuture {
+                        field: "expires_at".into(),
+                    });
+                }
+                let changes = self.new_lots(*paid, *granted, *expires_at_ms);
+                Draft::new(EntryKind::TopUp, changes, metadata)
             }
             Command::Deposit { amount, metadata } => {
                 let paid = self.credits_for_deposit(*amount)?;
-                let delta = Balance {
-                    paid,
-                    granted: Credits::ZERO,
-                };
-                (EntryKind::Deposit, delta, Some(*amount), metadata)
+                let changes = self.new_lots(paid, Credits::ZERO, None);
+                let mut draft = Draft::new(EntryKind::Deposit, changes, metadata);
+                draft.amount = Some(*amount);
+                draft
             }
-            Command::Void { credits, metadata } => {
-                let delta = self.take(*credits, "credits_to_void")?;
-                (EntryKind::Void, delta, None, metadata)
+            Command::Void {
+                credits,
+                metadata,
+                lot,
+            } => {
+                let changes = self.take(*credits, *lot, "credits_to_void")?;
+                Draft::new(EntryKind::Void, changes, metadata)
             }
-            Command::Debit { credits, metadata } => {
-                let delta = self.take(*credits, "credits")?;
-                (EntryKind::Debit, delta, None, metadata)
+            Command::Debit {
+                credits,
+                metadata,
+                fee_type,
+            } => {
+                if !self.terms.fee_types.contains(*fee_type) {
+                    return Err(WalletError::FeeTypeNotCovered {
+                        fee_type: fee_type.as_str(),
+                    });
+                }
+                let changes = self.take(*credits, None, "credits")?;
+                let mut draft = Draft::new(EntryKind::Debit, changes, metadata);
+                draft.fee_type = Some(*fee_type);
+                draft
             }
-            Command::Activate => (EntryKind::Activate, Balance::default(), None, &NO_METADATA),
+            Command::Activate => Draft::new(EntryKind::Activate, Vec::new(), &NO_METADATA),
             Command::Terminate => {
                 // Everything left is forfeited, with an entry that says so.
-                let delta = Balance {
-                    paid: self.balance.paid.negated(),
-                    granted: self.balance.granted.negated(),
-                };
-                (EntryKind::Terminate, delta, None, &NO_METADATA)
+                Draft::new(EntryKind::Terminate, lots::drain(&self.lots), &NO_METADATA)
+            }
+            Command::ExpireWallet => {
+                let mut draft =
+                    Draft::new(EntryKind::Terminate, lots::drain(&self.lots), &NO_METADATA);
+                draft.source = Source::Expiry;
+                draft
+            }
+            Command::ExpireLots => {
+                let mut draft = Draft::new(
+                    EntryKind::Expire,
+                    lots::expired(&self.lots, now_ms),
+                    &NO_METADATA,
+                );
+                draft.source = Source::Expiry;
+                draft
+            }
+            Command::Configure(patch) => {
+                let terms = self.terms.patched((**patch).clone(), now_ms)?;
+                let mut draft = Draft::new(EntryKind::Update, Vec::new(), &NO_METADATA);
+                draft.terms = Some(Box::new(terms));
+                draft
+            }
+            Command::RuleTopUp { rule_id, source } => {
+                let rule = self
+                    .terms
+                    .rules
+                    .iter()
+                    .find(|rule| &rule.id == rule_id)
+                    .ok_or_else(|| WalletError::InvalidTerms {
+                        field: "rule_id".into(),
+                        reason: format!("names no rule of wallet {}", self.id),
+                    })?;
+                let (paid, granted) = rule.top_up(self.balance.total()).map_err(|refusal| {
+                    WalletError::RuleRefused {
+                        rule_id: rule_id.clone(),
+                        refusal,
+                    }
+                })?;
+                let changes = self.new_lots(paid, granted, None);
+                let mut draft = Draft::new(EntryKind::TopUp, changes, &NO_METADATA);
+                draft.source = *source;
+                draft.rule_id = Some(rule_id.clone());
+                draft
             }
         };
+        let status = match (status, command) {
+            // A rule's paid top-up activates a pending wallet like any other.
+            (WalletStatus::Pending, Command::RuleTopUp { .. })
+                if lots::total(&draft.changes, CreditKind::Paid).is_some_and(|p| !p.is_zero()) =>
+            {
+                WalletStatus::Active
+            }
+            (status, _) => status,
+        };
+        self.entry(txn_id, draft, status, idempotency_key, now_ms)
+    }
+
+    /// Completes a draft into the entry that follows the current state.
+    fn entry(
+        &self,
+        txn_id: TxnId,
+        draft: Draft<'_>,
+        status: WalletStatus,
+        idempotency_key: Option<String>,
+        now_ms: i64,
+    ) -> Result<Entry, WalletError> {
+        let delta = Balance::of_changes(&draft.changes).ok_or(WalletError::Overflow)?;
         let after = self.balance.shifted(delta).ok_or(WalletError::Overflow)?;
         // The no-overdraft rule: whatever the command, no balance goes below zero.
         assert!(!after.paid.is_negative(), "paid balance below zero");
@@ -382,22 +584,37 @@ impl Wallet {
             txn_id,
             wallet_id: self.id.clone(),
             seq: self.seq + 1,
-            kind,
+            kind: draft.kind,
             delta,
             after,
             status,
-            amount,
-            metadata: metadata.clone(),
+            amount: draft.amount,
+            metadata: draft.metadata.clone(),
             idempotency_key,
             created_at_ms: now_ms,
+            lots: draft.changes,
+            source: draft.source,
+            rule_id: draft.rule_id,
+            fee_type: draft.fee_type,
+            terms: draft.terms,
         })
     }
 
     /// Moves the wallet to the state after `entry`, which must be the entry
-    /// `apply` just returned for this state.
+    /// `apply` just returned for this state (or the next one of its ledger).
     pub fn advance(&mut self, entry: &Entry) {
         assert_eq!(entry.seq, self.seq + 1, "ledger entries apply in order");
         assert_eq!(entry.wallet_id, self.id, "entry of another wallet");
+        assert!(
+            lots::apply(&mut self.lots, &entry.lots),
+            "entry draws from a lot that is not open"
+        );
+        if let Some(newest) = entry.lots.iter().map(|change| change.lot).max() {
+            self.next_lot = self.next_lot.max(newest + 1);
+        }
+        if let Some(terms) = &entry.terms {
+            self.terms = (**terms).clone();
+        }
         self.balance = entry.after;
         self.status = entry.status;
         self.seq = entry.seq;
@@ -408,7 +625,7 @@ impl Wallet {
         let wallet = self.id.clone();
         match (self.status, command) {
             (WalletStatus::Terminated, _) => Err(WalletError::Terminated { wallet }),
-            (_, Command::Terminate) => Ok(WalletStatus::Terminated),
+            (_, Command::Terminate | Command::ExpireWallet) => Ok(WalletStatus::Terminated),
             (WalletStatus::Pending, Command::Activate) => Ok(WalletStatus::Active),
             (status, Command::Activate) => Err(WalletError::AlreadyInStatus {
                 wallet,
@@ -429,33 +646,104 @@ impl Wallet {
         }
     }
 
-    /// The signed delta that removes `credits`, granted first, then paid.
-    fn take(&self, credits: Credits, field: &'static str) -> Result<Balance, WalletError> {
+    /// New lots for a top-up: paid first, then granted, numbered in order.
+    fn new_lots(
+        &self,
+        paid: Credits,
+        granted: Credits,
+        expires_at_ms: Option<i64>,
+    ) -> Vec<LotChange> {
+        [(CreditKind::Paid, paid), (CreditKind::Granted, granted)]
+            .into_iter()
+            .filter(|(_, credits)| !credits.is_zero())
+            .zip(self.next_lot..)
+            .map(|((kind, delta), lot)| LotChange {
+                lot,
+                kind,
+                delta,
+                expires_at_ms,
+            })
+            .collect()
+    }
+
+    /// The lot draws that remove `credits`: from `lot`, or in spend order.
+    fn take(
+        &self,
+        credits: Credits,
+        lot: Option<u64>,
+        field: &'static str,
+    ) -> Result<Vec<LotChange>, WalletError> {
         if credits.is_zero() || credits.is_negative() {
             return Err(WalletError::NotPositive { field });
         }
-        let available = self.balance.total();
-        if credits > available {
-            return Err(WalletError::InsufficientCredits {
-                wallet: self.id.clone(),
-                available,
-                requested: credits,
-            });
+        let insufficient = |available: Credits| WalletError::InsufficientCredits {
+            wallet: self.id.clone(),
+            available,
+            requested: credits,
+        };
+        match lot {
+            Some(id) => {
+                let open = self.lots.iter().find(|open| open.id == id).ok_or_else(|| {
+                    WalletError::LotNotFound {
+                        wallet: self.id.clone(),
+                        lot: id,
+                    }
+                })?;
+                lots::draw_from(&self.lots, id, credits).ok_or_else(|| insufficient(open.remaining))
+            }
+            None => {
+                let available = self.balance.total();
+                if credits > available {
+                    return Err(insufficient(available));
+                }
+                lots::draw(&self.lots, credits).ok_or_else(|| insufficient(available))
+            }
         }
-        let from_granted = credits.min(self.balance.granted);
-        let from_paid = credits
-            .checked_sub(from_granted)
-            .ok_or(WalletError::Overflow)?;
-        debug_assert!(from_paid <= self.balance.paid);
-        Ok(Balance {
-            paid: from_paid.negated(),
-            granted: from_granted.negated(),
-        })
     }
 
     /// Paid credits bought by a deposit of `amount` in this wallet's currency.
     fn credits_for_deposit(&self, amount: Decimal) -> Result<Credits, WalletError> {
         deposit_credits(amount, self.currency, self.rate_amount.to_decimal())
+    }
+
+    /// The threshold rules a change from `before` to `after` credits
+    /// crosses: above the threshold before, at or below it after.
+    pub fn thresholds_crossed(&self, before: Credits, after: Credits) -> Vec<String> {
+        self.terms
+            .rules
+            .iter()
+            .filter(|rule| match &rule.trigger {
+                Trigger::Threshold { threshold } => before > *threshold && after <= *threshold,
+                Trigger::Interval { .. } => false,
+            })
+            .map(|rule| rule.id.clone())
+            .collect()
+    }
+
+    /// When the timer must next wake this wallet: its expiry, a lot's
+    /// expiry, the notice `lead_ms` ahead of either, or an interval rule's
+    /// due time. `None` for a terminated wallet or one with nothing timed.
+    pub fn next_wake(&self, lead_ms: i64) -> Option<i64> {
+        if self.status == WalletStatus::Terminated {
+            return None;
+        }
+        let notice = |at: i64, notified: bool| (!notified).then(|| at.saturating_sub(lead_ms));
+        let wallet = self.terms.expiration_at_ms.into_iter().flat_map(|at| {
+            [Some(at), notice(at, self.expiry_notified)]
+                .into_iter()
+                .flatten()
+        });
+        let lots = self.lots.iter().flat_map(|lot| {
+            lot.expires_at_ms
+                .into_iter()
+                .flat_map(|at| [Some(at), notice(at, lot.notified)].into_iter().flatten())
+        });
+        let rules = self
+            .terms
+            .rules
+            .iter()
+            .filter_map(|rule| rule.next_due_ms());
+        wallet.chain(lots).chain(rules).min()
     }
 }
 
@@ -496,12 +784,12 @@ mod tests {
     fn wallet(paid: &str, granted: &str) -> Wallet {
         let spec = NewWallet {
             external_customer_id: "cus_1".into(),
-            name: None,
             currency: Currency::parse("USD").expect("known"),
             rate_amount: Decimal::new(5, 1),
             paid_credits: credits(paid),
             granted_credits: credits(granted),
             status: WalletStatus::Active,
+            terms: TermsSpec::default(),
         };
         let (wallet, entry) =
             Wallet::open(WalletId::generate(1), TxnId::generate(1), spec, None, 1).expect("opens");
@@ -528,6 +816,7 @@ mod tests {
         Command::Debit {
             credits: credits(text),
             metadata: Vec::new(),
+            fee_type: FeeType::Charge,
         }
     }
 
@@ -559,6 +848,7 @@ mod tests {
         let void = Command::Void {
             credits: credits("3"),
             metadata: Vec::new(),
+            lot: None,
         };
         check(&mut w, void, Ok(("4", "0")));
     }
@@ -570,6 +860,7 @@ mod tests {
             paid: Credits::ZERO,
             granted: Credits::ZERO,
             metadata: Vec::new(),
+            expires_at_ms: None,
         };
         check(
             &mut w,
@@ -582,6 +873,7 @@ mod tests {
             paid: credits("0.000001"),
             granted: credits("7"),
             metadata: vec![("reason".into(), "signup".into())],
+            expires_at_ms: None,
         };
         check(&mut w, top_up, Ok(("0.000001", "7")));
     }
@@ -612,12 +904,12 @@ mod lifecycle_tests {
     fn pending() -> Wallet {
         let spec = NewWallet {
             external_customer_id: "cus_1".into(),
-            name: None,
             currency: Currency::parse("USD").expect("known"),
             rate_amount: Decimal::ONE,
             paid_credits: Credits::ZERO,
             granted_credits: Credits::parse("2").expect("valid"),
             status: WalletStatus::Pending,
+            terms: TermsSpec::default(),
         };
         Wallet::open(WalletId::generate(1), TxnId::generate(1), spec, None, 1)
             .expect("opens")
@@ -634,6 +926,7 @@ mod lifecycle_tests {
         Command::Debit {
             credits: Credits::parse(text).expect("valid"),
             metadata: Vec::new(),
+            fee_type: FeeType::Charge,
         }
     }
 
@@ -648,6 +941,7 @@ mod lifecycle_tests {
             paid: Credits::ZERO,
             granted: Credits::parse("1").expect("valid"),
             metadata: Vec::new(),
+            expires_at_ms: None,
         };
         run(&mut wallet, granted_only).expect("a granted top-up is taken");
         assert_eq!(wallet.status, WalletStatus::Pending);
@@ -655,6 +949,7 @@ mod lifecycle_tests {
             paid: Credits::parse("5").expect("valid"),
             granted: Credits::ZERO,
             metadata: Vec::new(),
+            expires_at_ms: None,
         };
         assert_eq!(
             run(&mut wallet, paid).expect("paid").status,

@@ -63,6 +63,8 @@ fn config(dir: &std::path::Path) -> EngineConfig {
         block_cache_bytes: 32 << 20,
         user_wallet_currency: Currency::parse("USD").expect("known"),
         user_wallet_rate: rust_decimal::Decimal::ONE,
+        webhooks_enabled: false,
+        notice_lead: std::time::Duration::from_secs(72 * 3600),
     }
 }
 
@@ -74,18 +76,19 @@ fn debit(amount: &str) -> Command {
     Command::Debit {
         credits: credits(amount),
         metadata: Vec::new(),
+        fee_type: engine::FeeType::Charge,
     }
 }
 
 async fn new_wallet(engine: &Engine, paid: &str) -> engine::WalletId {
     let spec = NewWallet {
         external_customer_id: "cus".into(),
-        name: None,
         currency: Currency::parse("USD").expect("known"),
         rate_amount: rust_decimal::Decimal::ONE,
         paid_credits: credits(paid),
         granted_credits: Credits::ZERO,
         status: engine::WalletStatus::Active,
+        terms: engine::TermsSpec::default(),
     };
     engine
         .create_wallet(spec, None)

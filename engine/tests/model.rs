@@ -76,14 +76,17 @@ fn command(op: &Op) -> Command {
             paid: credits(paid),
             granted: credits(granted),
             metadata: Vec::new(),
+            expires_at_ms: None,
         },
         Op::Debit(amount) => Command::Debit {
             credits: credits(amount),
             metadata: Vec::new(),
+            fee_type: engine::FeeType::Charge,
         },
         Op::Void(amount) => Command::Void {
             credits: credits(amount),
             metadata: Vec::new(),
+            lot: None,
         },
         Op::Deposit { cents } => Command::Deposit {
             amount: rust_decimal::Decimal::new(cents, 2),
@@ -99,12 +102,12 @@ proptest! {
     fn wallet_agrees_with_a_naive_model(ops in proptest::collection::vec(op(), 0..120)) {
         let spec = NewWallet {
             external_customer_id: "model".into(),
-            name: None,
             currency: Currency::parse("USD").expect("known"),
             rate_amount: rust_decimal::Decimal::new(5, 1),
             paid_credits: Credits::ZERO,
             granted_credits: Credits::ZERO,
             status: engine::WalletStatus::Active,
+            terms: engine::TermsSpec::default(),
         };
         let (mut wallet, opening) = Wallet::open(WalletId::generate(1), TxnId::generate(1), spec, None, 1).expect("opens");
         let mut model = Model::default();

@@ -51,6 +51,8 @@ fn config(dir: &std::path::Path) -> EngineConfig {
         block_cache_bytes: 8 << 20,
         user_wallet_currency: Currency::parse("USD").expect("known"),
         user_wallet_rate: rust_decimal::Decimal::ONE,
+        webhooks_enabled: false,
+        notice_lead: std::time::Duration::from_secs(72 * 3600),
     }
 }
 
@@ -85,7 +87,8 @@ fn decide(model: Model, command: &Command) -> Option<Model> {
                 granted: model.granted - from_granted,
             })
         }
-        Command::Deposit { .. } | Command::Activate | Command::Terminate => None,
+        // The simulation sends only the three above.
+        _ => None,
     }
 }
 
@@ -100,14 +103,17 @@ fn random_command(rng: &mut Rng) -> Command {
                 amount(rng)
             },
             metadata: Vec::new(),
+            expires_at_ms: None,
         },
         1 => Command::Debit {
             credits: amount(rng),
             metadata: vec![("model".into(), "m".into())],
+            fee_type: engine::FeeType::Charge,
         },
         _ => Command::Void {
             credits: amount(rng),
             metadata: Vec::new(),
+            lot: None,
         },
     }
 }
@@ -142,12 +148,12 @@ async fn simulation_agrees_with_a_model_across_restarts() {
             let paid = i128::from(rng.below(5_000_000_000));
             let spec = NewWallet {
                 external_customer_id: format!("c{}", rng.below(5)),
-                name: None,
                 currency: Currency::parse("USD").expect("known"),
                 rate_amount: rust_decimal::Decimal::ONE,
                 paid_credits: credits(paid),
                 granted_credits: Credits::ZERO,
                 status: engine::WalletStatus::Active,
+                terms: engine::TermsSpec::default(),
             };
             let created = engine.create_wallet(spec, None).await.expect("create");
             wallets.push((created.wallet.id, Model { paid, granted: 0 }));

@@ -329,3 +329,80 @@ pub(crate) fn dec(value: &Value) -> Decimal {
 pub(crate) fn data_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
+
+/// A fixed instant tests move a manual clock to first (well after any real
+/// "now" the server starts at, so setting it never runs the clock backwards).
+pub(crate) const EPOCH: &str = "2040-01-01T00:00:00Z";
+
+/// Seconds in a day.
+pub(crate) const DAY: u64 = 86_400;
+
+impl Server {
+    /// Starts a server on a manual clock set to [`EPOCH`], with extra settings.
+    pub(crate) fn start_manual(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut all = vec![("TALLY_CLOCK", "manual")];
+        all.extend_from_slice(env);
+        let server = Server::start_with(data_dir, &all);
+        server.set_clock(EPOCH);
+        server
+    }
+
+    /// A request with a JSON body built by `serde_json::json!`.
+    pub(crate) fn send(&self, method: &str, path: &str, body: &Value) -> Reply {
+        self.call(method, path, Some(&body.to_string()), None)
+    }
+
+    /// Moves the manual clock to `now` (RFC 3339) and runs what came due.
+    pub(crate) fn set_clock(&self, now: &str) -> Reply {
+        let reply = self.send(
+            "POST",
+            "/v1/admin/clock",
+            &serde_json::json!({ "now": now }),
+        );
+        assert_eq!(reply.status, 200, "set clock: {:?}", reply.body);
+        reply
+    }
+
+    /// Moves the manual clock forward and runs what came due.
+    pub(crate) fn advance(&self, seconds: u64) -> Reply {
+        let body = serde_json::json!({ "advance_seconds": seconds });
+        let reply = self.send("POST", "/v1/admin/clock", &body);
+        assert_eq!(reply.status, 200, "advance clock: {:?}", reply.body);
+        reply
+    }
+
+    /// Creates a wallet from a JSON body; returns its view.
+    pub(crate) fn create_wallet(&self, body: &Value) -> Value {
+        let reply = self.send("POST", "/v1/wallets", body);
+        assert_eq!(reply.status, 201, "create wallet: {:?}", reply.body);
+        reply.body
+    }
+
+    /// Events of a wallet, oldest first, as listed by `GET /v1/events`.
+    pub(crate) fn events_of(&self, wallet: &str) -> Vec<Value> {
+        let reply = self.call("GET", "/v1/events?limit=1000", None, None);
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        reply.body["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter(|event| event["wallet_id"] == wallet)
+            .cloned()
+            .collect()
+    }
+
+    /// `GET /v1/admin/verify` must report a consistent store.
+    pub(crate) fn assert_verified(&self) {
+        let reply = self.call("GET", "/v1/admin/verify", None, None);
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.body["consistent"], true, "{:?}", reply.body);
+    }
+}
+
+/// The `type`s of events, in order.
+pub(crate) fn event_types(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|event| event["type"].as_str().unwrap_or("").to_owned())
+        .collect()
+}

@@ -14,5 +14,6 @@ mod import;
 mod keys;
 mod ledger;
 mod lifecycle;
+mod lots;
 mod metrics;
 mod wallets;

@@ -53,6 +53,7 @@ pub async fn debits(
         let command = Command::Debit {
             credits: dto::credits_positive("credits", Some(&item.credits))?,
             metadata: dto::metadata_from_map(limits, item.metadata)?,
+            fee_type: dto::fee_type(item.fee_type.as_deref())?,
         };
         batch_item(
             Target::Wallet(wallet_id(&item.wallet_id)?),
@@ -103,6 +104,7 @@ pub async fn topups(
             item.paid_credits.as_ref(),
             item.granted_credits.as_ref(),
             metadata,
+            item.expires_at.as_deref(),
         )?;
         batch_item(
             Target::Wallet(wallet_id(&item.wallet_id)?),
@@ -174,6 +176,7 @@ pub(crate) fn top_up(
     paid: Option<&DecimalText>,
     granted: Option<&DecimalText>,
     metadata: engine::Metadata,
+    expires_at: Option<&str>,
 ) -> Result<Command, ApiError> {
     let paid = dto::credits_or_zero("paid_credits", paid)?;
     let granted = dto::credits_or_zero("granted_credits", granted)?;
@@ -183,10 +186,15 @@ pub(crate) fn top_up(
             "or granted_credits must be greater than zero",
         ));
     }
+    let expires_at_ms = match expires_at {
+        Some(text) => Some(dto::timestamp_ms("expires_at", text)?),
+        None => None,
+    };
     Ok(Command::TopUp {
         paid,
         granted,
         metadata,
+        expires_at_ms,
     })
 }
 

@@ -4,7 +4,9 @@
 
 pub mod admin;
 pub mod batch;
+pub mod clock;
 pub mod deposits;
+pub mod events;
 pub mod system;
 pub mod transactions;
 pub mod wallets;
@@ -32,6 +34,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(
                     resource("/v1/wallets/{id}", BalanceRead, Write)
                         .route(web::get().to(wallets::get))
+                        .route(web::put().to(wallets::update))
                         .route(web::delete().to(wallets::terminate)),
                 )
                 .service(
@@ -63,8 +66,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(
                     resource("/v1/topups/batch", Read, Write).route(web::post().to(batch::topups)),
                 )
+                .service(resource("/v1/events", Read, Write).route(web::get().to(events::list)))
                 .service(
                     resource("/v1/admin/verify", Admin, Admin).route(web::get().to(admin::verify)),
+                )
+                .service(
+                    resource("/v1/admin/clock", Admin, Admin)
+                        .route(web::get().to(clock::show))
+                        .route(web::post().to(clock::set)),
                 )
                 .service(
                     resource("/v1/admin/api-keys", Admin, Admin)
@@ -83,6 +92,23 @@ pub fn configure(config: &mut web::ServiceConfig) {
             resource("/openapi.json", Public, Public).route(web::get().to(crate::openapi::serve)),
         )
         .default_service(web::to(system::route_not_found));
+}
+
+/// The `limit` query parameter: 1 to `limit_max`, default 100.
+pub(crate) fn page_limit(text: Option<&str>, limit_max: usize) -> Result<usize, ApiError> {
+    match text {
+        None => Ok(100.min(limit_max)),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=limit_max).contains(limit))
+            .ok_or_else(|| {
+                ApiError::field(
+                    "limit",
+                    format!("must be a whole number from 1 to {limit_max}"),
+                )
+            }),
+    }
 }
 
 /// A resource at `route` (a full path; `/v1` resources sit in the `/v1`

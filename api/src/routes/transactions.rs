@@ -40,10 +40,14 @@ fn transaction_command(limits: &dto::Limits, body: WalletTransaction) -> Result<
             if body.credits_to_void.is_some() {
                 return Err(ApiError::field("credits_to_void", "is only for type VOID"));
             }
+            if body.lot_id.is_some() {
+                return Err(ApiError::field("lot_id", "is only for type VOID"));
+            }
             super::batch::top_up(
                 body.paid_credits.as_ref(),
                 body.granted_credits.as_ref(),
                 metadata,
+                body.expires_at.as_deref(),
             )
         }
         "VOID" => {
@@ -53,8 +57,15 @@ fn transaction_command(limits: &dto::Limits, body: WalletTransaction) -> Result<
                     "is the only amount a VOID takes",
                 ));
             }
+            if body.expires_at.is_some() {
+                return Err(ApiError::field("expires_at", "is only for type TOPUP"));
+            }
             let credits = dto::credits_positive("credits_to_void", body.credits_to_void.as_ref())?;
-            Ok(Command::Void { credits, metadata })
+            Ok(Command::Void {
+                credits,
+                metadata,
+                lot: body.lot_id,
+            })
         }
         other => Err(ApiError::field(
             "type",
@@ -82,6 +93,7 @@ pub async fn debit(
     let command = Command::Debit {
         credits: dto::credits_positive("credits", Some(&body.credits))?,
         metadata: dto::metadata_from_map(&state.limits, body.metadata)?,
+        fee_type: dto::fee_type(body.fee_type.as_deref())?,
     };
     let receipt = state.engine.execute(&id, command, key).await?;
     Ok(created(&receipt))
@@ -105,20 +117,7 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = wallet_id(&path)?;
-    let limit_max = state.limits.page_limit_max;
-    let limit = match &query.limit {
-        None => 100.min(limit_max),
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|limit| (1..=limit_max).contains(limit))
-            .ok_or_else(|| {
-                ApiError::field(
-                    "limit",
-                    format!("must be a whole number from 1 to {limit_max}"),
-                )
-            })?,
-    };
+    let limit = super::page_limit(query.limit.as_deref(), state.limits.page_limit_max)?;
     let cursor = match &query.cursor {
         None => None,
         Some(text) => Some(text.parse::<u64>().map_err(|_| {

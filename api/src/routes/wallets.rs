@@ -1,13 +1,14 @@
-//! Wallet routes: create (`POST /v1/wallets`), get (`GET /v1/wallets/{id}`)
-//! and list a customer's wallets (`GET /v1/wallets?external_customer_id=`).
+//! Wallet routes: create (`POST /v1/wallets`), get (`GET /v1/wallets/{id}`),
+//! update (`PUT /v1/wallets/{id}`), list with filters (`GET /v1/wallets`),
+//! activate and terminate.
 
 use super::{idempotency_key, wallet_id};
 use crate::body::read_json;
-use crate::dto::{self, CreateWallet, ListView, WalletView};
+use crate::dto::{self, CreateWallet, ListView, UpdateWallet, WalletView};
 use crate::error::ApiError;
 use crate::server::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
-use engine::{Command, NewWallet, WalletStatus};
+use engine::{Command, NewWallet, WalletFilter, WalletId, WalletStatus};
 use serde::Deserialize;
 
 #[utoipa::path(post, path = "/v1/wallets", tag = "wallets", params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: same key and body replay the original response; same key, other body: 409.")), request_body = CreateWallet,
@@ -19,14 +20,12 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&request)?;
-    let body: CreateWallet = read_json(&request, payload, state.limits.body_limit_bytes).await?;
-    let name = match &body.name {
-        Some(name) => Some(dto::identifier("name", name)?),
-        None => None,
-    };
+    let mut body: CreateWallet =
+        read_json(&request, payload, state.limits.body_limit_bytes).await?;
+    let terms = dto::terms_spec(&state.limits, &mut body)?;
     let spec = NewWallet {
         external_customer_id: dto::identifier("external_customer_id", &body.external_customer_id)?,
-        name,
+        terms,
         currency: dto::currency("currency", &body.currency)?,
         rate_amount: dto::rate("rate_amount", &body.rate_amount)?,
         paid_credits: dto::credits_or_zero("paid_credits", body.paid_credits.as_ref())?,
@@ -57,34 +56,79 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(WalletView::new(&wallet)))
 }
 
+#[utoipa::path(put, path = "/v1/wallets/{id}", tag = "wallets",
+    params(("id" = String, Path, description = "Wallet id (wal_…)"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry")),
+    request_body = UpdateWallet,
+    responses((status = 200, description = "The wallet with its new terms; the change is an UPDATE ledger entry", body = WalletView),
+        (status = 409, description = "Terminated", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+/// `PUT /v1/wallets/{id}`: changes name, metadata, expiry, fee types or rules.
+pub async fn update(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = wallet_id(&path)?;
+    let body: UpdateWallet = read_json(&request, payload, state.limits.body_limit_bytes).await?;
+    let patch = dto::terms_patch(&state.limits, body)?;
+    change_status(&state, &request, &id, Command::Configure(Box::new(patch))).await
+}
+
 /// Query of the wallet list.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     external_customer_id: Option<String>,
+    status: Option<String>,
+    currency: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/wallets", tag = "wallets",
-    params(("external_customer_id" = String, Query, description = "The customer whose wallets to list")),
-    responses((status = 200, description = "The customer's wallets, oldest first", body = ListView<WalletView>)), security(("bearer" = [])))]
-/// `GET /v1/wallets?external_customer_id=...`.
+    params(("external_customer_id" = Option<String>, Query, description = "Only this customer's wallets"),
+        ("status" = Option<String>, Query, description = "pending, active or terminated"),
+        ("currency" = Option<String>, Query, description = "ISO 4217 code"),
+        ("limit" = Option<String>, Query, description = "1 to page_limit_max (default 100)"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses((status = 200, description = "Wallets, oldest first. A page reads at most 10,000 wallets, so a rare filter can give a short page with a next_cursor.", body = ListView<WalletView>)), security(("bearer" = [])))]
+/// `GET /v1/wallets?external_customer_id=&status=&currency=&limit=&cursor=`.
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let customer = query
-        .external_customer_id
-        .as_deref()
-        .ok_or_else(|| ApiError::field("external_customer_id", "is required"))?;
-    let customer = dto::identifier("external_customer_id", customer)?;
-    let limit = state.limits.page_limit_max;
-    let wallets = state.engine.customer_wallets(&customer, limit + 1).await?;
-    let has_more = wallets.len() > limit;
-    let data = wallets.iter().take(limit).map(WalletView::new).collect();
+    let filter = WalletFilter {
+        external_customer_id: match &query.external_customer_id {
+            Some(customer) => Some(dto::identifier("external_customer_id", customer)?),
+            None => None,
+        },
+        status: match &query.status {
+            Some(name) => Some(WalletStatus::parse(name).ok_or_else(|| {
+                ApiError::field("status", "must be pending, active or terminated")
+            })?),
+            None => None,
+        },
+        currency: match &query.currency {
+            Some(code) => Some(dto::currency("currency", code)?),
+            None => None,
+        },
+    };
+    let limit = super::page_limit(query.limit.as_deref(), state.limits.page_limit_max)?;
+    let after = match &query.cursor {
+        Some(text) => Some(WalletId::parse(text).ok_or_else(|| {
+            ApiError::field("cursor", "must be a next_cursor value from an earlier page")
+        })?),
+        None => None,
+    };
+    let engine = state.engine.clone();
+    let page = web::block(move || engine.list_wallets(&filter, after.as_ref(), limit))
+        .await
+        .map_err(|_| ApiError::Internal)??;
     Ok(HttpResponse::Ok().json(ListView {
         object: "list",
-        data,
-        has_more,
-        next_cursor: None,
+        data: page.wallets.iter().map(WalletView::new).collect(),
+        has_more: page.next_cursor.is_some(),
+        next_cursor: page.next_cursor.map(|id| id.to_string()),
     }))
 }
 
@@ -92,10 +136,10 @@ pub async fn list(
 async fn change_status(
     state: &AppState,
     request: &HttpRequest,
-    id: &str,
+    id: &WalletId,
     command: Command,
 ) -> Result<HttpResponse, ApiError> {
-    let id = wallet_id(id)?;
+    let id = id.clone();
     let key = idempotency_key(request)?;
     let receipt = state.engine.execute(&id, command, key).await?;
     let wallet = state.engine.wallet(&id).await?;
@@ -117,7 +161,7 @@ pub async fn activate(
     request: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    change_status(&state, &request, &path, Command::Activate).await
+    change_status(&state, &request, &wallet_id(&path)?, Command::Activate).await
 }
 
 #[utoipa::path(delete, path = "/v1/wallets/{id}", tag = "wallets",
@@ -131,5 +175,5 @@ pub async fn terminate(
     request: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    change_status(&state, &request, &path, Command::Terminate).await
+    change_status(&state, &request, &wallet_id(&path)?, Command::Terminate).await
 }

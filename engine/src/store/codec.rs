@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Version byte at the start of every stored value.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 
 /// Encodes `value` behind the version byte.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {

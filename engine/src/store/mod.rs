@@ -2,7 +2,7 @@
 //! operations (`WriteOp`) and the key layout. Only `store/rocks.rs` names
 //! RocksDB; the rest of the engine sees ordered byte maps and atomic batches.
 //!
-//! Key layout (format version 1):
+//! Key layout (format version 2):
 //! - `wallets`:     wallet id → `Wallet`
 //! - `ledger`:      wallet id ‖ seq (u64 big-endian) → `Entry`; one wallet's
 //!   history is one contiguous range, newest last
@@ -11,6 +11,11 @@
 //! - `users`:       deposit-API user id → wallet id of the user's default wallet
 //! - `api_keys`:    key id → `ApiKeyRecord`
 //! - `meta`:        `format_version` → u32
+//! - `schedule`:    due ms (i64 BE) ‖ wallet id → empty; when the timer must
+//!   next wake each wallet (expiries, notices, interval top-ups)
+//! - `events`:      event id (u64 BE) → `Event` with its delivery record
+//! - `outbox`:      next attempt ms (i64 BE) ‖ event id → empty; the events
+//!   still to deliver, soonest first
 
 pub mod codec;
 #[cfg(feature = "rocks")]
@@ -35,11 +40,17 @@ pub enum Cf {
     ApiKeys,
     /// Store-wide facts such as the format version.
     Meta,
+    /// Due time ‖ wallet id: the timer's agenda.
+    Schedule,
+    /// Wallet events by id.
+    Events,
+    /// Events still to deliver, by next attempt time.
+    Outbox,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 7] = [
+    pub const ALL: [Cf; 10] = [
         Cf::Wallets,
         Cf::Ledger,
         Cf::Idempotency,
@@ -47,6 +58,9 @@ impl Cf {
         Cf::Users,
         Cf::ApiKeys,
         Cf::Meta,
+        Cf::Schedule,
+        Cf::Events,
+        Cf::Outbox,
     ];
 
     /// The column family's name on disk.
@@ -59,6 +73,9 @@ impl Cf {
             Cf::Users => "users",
             Cf::ApiKeys => "api_keys",
             Cf::Meta => "meta",
+            Cf::Schedule => "schedule",
+            Cf::Events => "events",
+            Cf::Outbox => "outbox",
         }
     }
 }
@@ -205,6 +222,21 @@ pub mod keys {
         let split = key.iter().rposition(|b| *b == 0)?;
         let text = std::str::from_utf8(key.get(split + 1..)?).ok()?;
         WalletId::parse(text)
+    }
+
+    /// Schedule key: when `wallet` must next be woken.
+    pub fn schedule(due_ms: i64, wallet: &WalletId) -> Vec<u8> {
+        let mut key = Vec::with_capacity(8 + WalletId::LEN);
+        key.extend_from_slice(&due_ms.max(0).to_be_bytes());
+        key.extend_from_slice(wallet.as_str().as_bytes());
+        key
+    }
+
+    /// The due time and wallet of a schedule key.
+    pub fn schedule_parts(key: &[u8]) -> Option<(i64, WalletId)> {
+        let due: [u8; 8] = key.get(..8)?.try_into().ok()?;
+        let id = WalletId::parse(std::str::from_utf8(key.get(8..)?).ok()?)?;
+        Some((i64::from_be_bytes(due), id))
     }
 
     /// `a ‖ 0x00 ‖ b`. Client strings never contain NUL (the API refuses it),
