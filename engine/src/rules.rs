@@ -158,8 +158,9 @@ impl Rule {
             Interval::Quarterly => 89 * DAY_MS,
             Interval::Yearly => 365 * DAY_MS,
         };
-        let skip = ((now_ms - due) / period_ms).saturating_sub(1);
-        n = n.saturating_add(u32::try_from(skip).unwrap_or(u32::MAX / 2));
+        // A period is never shorter than `period_ms`, so this undershoots.
+        let skip = ((now_ms - due) / period_ms - 1).max(0);
+        n = n.saturating_add(u32::try_from(skip).unwrap_or(0));
         due = interval.due(*started_at_ms, n)?;
         while let Some(following) = interval.due(*started_at_ms, n + 1) {
             if following > now_ms {

@@ -16,4 +16,5 @@ mod ledger;
 mod lifecycle;
 mod lots;
 mod metrics;
+mod rules;
 mod wallets;
