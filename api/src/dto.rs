@@ -642,7 +642,7 @@ pub struct WalletView {
     pub applies_to: AppliesTo,
     pub recurring_transaction_rules: Vec<RuleView>,
     pub metadata: BTreeMap<String, String>,
-    /// Open lots, in spend order is not implied: see `lot_id` and `expires_at`.
+    /// Open lots, oldest first (debits draw granted, then earliest expiry, then oldest).
     pub lots: Vec<LotView>,
 }
 

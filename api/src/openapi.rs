@@ -4,7 +4,7 @@
 //! bearer scheme and the error responses every `/v1` route may give.
 
 use crate::error::ErrorBody;
-use crate::routes::{admin, batch, deposits, system, transactions, wallets};
+use crate::routes::{admin, batch, clock, deposits, events, system, transactions, wallets};
 use actix_web::HttpResponse;
 use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         wallets::create,
         wallets::get,
         wallets::list,
+        wallets::update,
         wallets::activate,
         wallets::terminate,
         transactions::create,
@@ -36,6 +37,9 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         admin::create_key,
         admin::list_keys,
         admin::revoke_key,
+        events::list,
+        clock::show,
+        clock::set,
         system::health,
         system::metrics,
     ),
@@ -55,7 +59,10 @@ const V1_ERRORS: [(&str, &str); 9] = [
     ("404", "Unknown wallet, key or route"),
     ("408", "The body did not arrive in time"),
     ("413", "Body over the configured limit"),
-    ("422", "A balance would leave the representable range"),
+    (
+        "422",
+        "A balance would leave the representable range, or the wallet does not pay this fee type",
+    ),
     ("500", "A bug; details are in the server log"),
     (
         "503",

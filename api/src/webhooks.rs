@@ -165,13 +165,15 @@ impl Deliverer {
                 .set("Tally-Event-Id", &format!("evt_{:016}", event.id))
                 .set("Tally-Event-Type", event.kind.as_str());
             let bytes = body.clone();
-            let outcome = actix_web::web::block(move || request.send_bytes(&bytes)).await;
+            let outcome = actix_web::web::block(move || match request.send_bytes(&bytes) {
+                Ok(_) => Ok(()),
+                Err(ureq::Error::Status(code, _)) => Err(format!("HTTP {code}")),
+                Err(error) => Err(error.to_string()),
+            })
+            .await;
             match outcome {
-                Ok(Ok(_)) => delivery.delivered_to.push(endpoint.clone()),
-                Ok(Err(ureq::Error::Status(code, _))) => {
-                    errors.push(format!("{endpoint}: HTTP {code}"));
-                }
-                Ok(Err(error)) => errors.push(format!("{endpoint}: {error}")),
+                Ok(Ok(())) => delivery.delivered_to.push(endpoint.clone()),
+                Ok(Err(reason)) => errors.push(format!("{endpoint}: {reason}")),
                 Err(_) => errors.push(format!("{endpoint}: no thread to post from")),
             }
         }

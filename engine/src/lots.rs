@@ -109,7 +109,7 @@ pub fn draw_from(lots: &[Lot], lot_id: u64, credits: Credits) -> Option<Vec<LotC
 
 /// Empties every lot (termination).
 pub fn drain(lots: &[Lot]) -> Vec<LotChange> {
-    lots.iter().map(|lot| empty(lot)).collect()
+    lots.iter().map(empty).collect()
 }
 
 /// Empties the lots that have expired at `now_ms`.

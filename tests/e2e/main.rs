@@ -18,3 +18,4 @@ mod lots;
 mod metrics;
 mod rules;
 mod wallets;
+mod webhooks;
