@@ -8,9 +8,9 @@ use crate::dto::Limits;
 use crate::error::ApiError;
 use crate::metrics::HttpMetrics;
 use crate::settings::{ClockSetting, Settings, SettingsError};
-use crate::webhooks::{Deliverer, DelivererActor};
+use crate::webhooks::{start_deliverer, Deliverer};
 use actix_web::{web, App, HttpServer};
-use engine::timer::TimerActor;
+use engine::timer::start_timer;
 use engine::{Clock, Engine, ManualClock, OpenError, SystemClock};
 use prometheus::Registry;
 use std::io::Write;
@@ -94,12 +94,12 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
     // On a manual clock nothing runs by itself: POST /v1/admin/clock runs
     // the passes, so tests see each step happen exactly when they ask.
     if manual_clock.is_none() {
-        TimerActor::start_for(
+        start_timer(
             Arc::clone(&engine),
             Duration::from_millis(settings.timer_poll_ms),
         );
         if let Some(deliverer) = &deliverer {
-            DelivererActor::start_for(
+            start_deliverer(
                 Arc::clone(deliverer),
                 Duration::from_millis(settings.webhooks.poll_ms),
             );

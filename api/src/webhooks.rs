@@ -1,4 +1,4 @@
-//! Webhook delivery: the `DelivererActor` reads due events from the engine's
+//! Webhook delivery: the deliverer actor (a `Periodic` job) reads due events from the engine's
 //! durable outbox, posts each to every configured endpoint with an
 //! HMAC-SHA256 signature, and records every attempt durably. A failed
 //! attempt is retried with exponential backoff; after `max_attempts` the
@@ -10,7 +10,8 @@
 
 use crate::dto::{timestamp, TransactionView, WalletView};
 use crate::settings::Webhooks;
-use actix::prelude::*;
+use actix::Addr;
+use engine::timer::{Job, Periodic};
 use engine::{DeliveryStatus, Engine, Event};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -205,51 +206,17 @@ impl Deliverer {
     }
 }
 
-/// Runs [`Deliverer::pass`] every `webhooks.poll_ms`.
-pub struct DelivererActor {
-    deliverer: Arc<Deliverer>,
-    poll: Duration,
-    running: bool,
-}
-
-impl DelivererActor {
-    /// Starts delivering in the background.
-    pub fn start_for(deliverer: Arc<Deliverer>, poll: Duration) -> Addr<DelivererActor> {
-        DelivererActor {
-            deliverer,
-            poll,
-            running: false,
-        }
-        .start()
-    }
-
-    fn pass(&mut self, ctx: &mut Context<Self>) {
-        if self.running {
-            return;
-        }
-        self.running = true;
-        let deliverer = Arc::clone(&self.deliverer);
-        let work = async move { deliverer.pass().await };
-        ctx.spawn(work.into_actor(self).map(|outcome, actor, ctx| {
-            actor.running = false;
-            match outcome {
-                // A full pass: more may be due right away.
-                Ok(attempts) if attempts == PASS_EVENTS_MAX => actor.pass(ctx),
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(%error, "webhook pass failed; retrying at the next poll")
-                }
-            }
-        }));
-    }
-}
-
-impl Actor for DelivererActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(self.poll, |actor, ctx| actor.pass(ctx));
-    }
+/// Starts the deliverer actor: [`Deliverer::pass`] every `webhooks.poll_ms`,
+/// and again at once after a full pass (more may be due).
+pub fn start_deliverer(deliverer: Arc<Deliverer>, poll: Duration) -> Addr<Periodic> {
+    let job: Job = Arc::new(move || {
+        let deliverer = Arc::clone(&deliverer);
+        Box::pin(async move {
+            let attempts = deliverer.pass().await?;
+            Ok((attempts == PASS_EVENTS_MAX).then_some(Duration::ZERO))
+        })
+    });
+    Periodic::start_job("webhooks", poll, job)
 }
 
 #[cfg(test)]

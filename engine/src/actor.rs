@@ -372,7 +372,7 @@ impl WalletActor {
             }
             _ => {}
         }
-        if entry.delta.total() != Credits::ZERO || !entry.lots.is_empty() {
+        if !entry.lots.is_empty() {
             self.emit(EventKind::TransactionCreated, Some(entry), Vec::new(), ops);
         }
         let outbound = matches!(
@@ -611,7 +611,7 @@ impl WalletActor {
             };
             let rule_id = rule.id.clone();
             if let Trigger::Interval { next: stored, .. } =
-                &mut self.wallet.terms.rules[index].trigger
+                &mut Arc::make_mut(&mut self.wallet.terms).rules[index].trigger
             {
                 *stored = next;
             }
@@ -769,6 +769,7 @@ impl Handler<Tick> for WalletActor {
     type Result = ();
 
     fn handle(&mut self, message: Tick, _ctx: &mut Context<Self>) {
+        self.shared.metrics.mailbox_depth.dec();
         if self.retired {
             let _ = message.reply.send(Answer::Retry);
             return;

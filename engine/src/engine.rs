@@ -5,7 +5,7 @@
 
 use crate::actor::{
     load_entry, load_wallet, Answer, BatchResults, Execute, ExecuteBatch, Inspect, Job, KeyCheck,
-    Receipt, Shared, Tick,
+    Receipt, Shared, Tick, WalletActor,
 };
 use crate::clock::Clock;
 use crate::commit::{CommitConfig, CommitRequest, CommitWriter, Durability};
@@ -175,8 +175,7 @@ pub struct TimerPass {
 }
 
 /// The wallet id a list cursor key names.
-fn keys_wallet(cf: Cf, key: Option<&[u8]>) -> Option<WalletId> {
-    let key = key?;
+fn keys_wallet(cf: Cf, key: &[u8]) -> Option<WalletId> {
     match cf {
         Cf::Customers => keys::customer_wallet(key),
         _ => WalletId::parse(std::str::from_utf8(key).ok()?),
@@ -194,8 +193,8 @@ fn next_event_id(store: &dyn Store) -> Result<u64, StoreError> {
     })?;
     Ok(last
         .first()
-        .and_then(|(key, _)| key.as_slice().try_into().ok())
-        .map_or(1, |bytes: [u8; 8]| u64::from_be_bytes(bytes) + 1))
+        .and_then(|(key, _)| events::event_id(key))
+        .map_or(1, |id| id + 1))
 }
 
 /// The wallet engine.
@@ -364,7 +363,7 @@ impl Engine {
         wallet.lots.clear();
         crate::lots::apply(&mut wallet.lots, &entry.lots);
         if let Some(terms) = &entry.terms {
-            wallet.terms = (**terms).clone();
+            wallet.terms = Arc::clone(terms);
         }
         self.shared.metrics.idempotent_replays.inc();
         Ok(Some(Created {
@@ -495,31 +494,6 @@ impl Engine {
         Err(Error::Overloaded("wallet actor restarting"))
     }
 
-    /// Wallets of one customer, oldest first, at most `limit`.
-    pub async fn customer_wallets(
-        &self,
-        external_customer_id: &str,
-        limit: usize,
-    ) -> Result<Vec<Wallet>, Error> {
-        let prefix = keys::customer_prefix(external_customer_id);
-        let pairs = self.shared.store.scan(Scan {
-            cf: Cf::Customers,
-            prefix: &prefix,
-            start_exclusive: None,
-            direction: Direction::Forward,
-            limit,
-        })?;
-        let mut wallets = Vec::with_capacity(pairs.len());
-        for (key, _) in pairs {
-            let id = keys::customer_wallet(&key).ok_or_else(|| StoreError::Corrupt {
-                cf: "customers",
-                reason: "index key without wallet id".into(),
-            })?;
-            wallets.push(self.wallet(&id).await?);
-        }
-        Ok(wallets)
-    }
-
     /// Applies `command` to wallet `id`. With a key, a replay of the same
     /// request returns the original receipt and a different request with the
     /// same key is refused.
@@ -543,30 +517,42 @@ impl Engine {
     async fn run(&self, id: &WalletId, job: Job) -> Result<Receipt, Error> {
         let kind = command_kind(&job.command);
         let job = Arc::new(job);
-        let mut result = Err(Error::Overloaded("wallet actor restarting"));
+        let result = self
+            .ask(id, |reply| Execute {
+                job: Arc::clone(&job),
+                reply,
+            })
+            .await;
+        self.observe(kind, &result);
+        result
+    }
+
+    /// Sends the message `make` builds to the wallet's actor (started from
+    /// disk if needed) and awaits the answer. An actor that had just retired
+    /// answers `Retry` (or drops the reply): the message is built again for a
+    /// fresh one. A full mailbox is an immediate `Overloaded`.
+    async fn ask<T, M>(
+        &self,
+        id: &WalletId,
+        make: impl Fn(oneshot::Sender<Answer<T>>) -> M,
+    ) -> Result<T, Error>
+    where
+        M: actix::Message<Result = ()> + Send + 'static,
+        WalletActor: actix::Handler<M>,
+    {
         for _ in 0..RETRIES_MAX {
             let addr = self.router.actor(id)?.ok_or(Error::WalletNotFound)?;
             let (reply, answer) = oneshot::channel();
-            let message = Execute {
-                job: Arc::clone(&job),
-                reply,
-            };
-            match addr.try_send(message) {
+            match addr.try_send(make(reply)) {
                 Ok(()) => self.shared.metrics.mailbox_depth.inc(),
-                Err(SendError::Full(_)) => {
-                    result = Err(Error::Overloaded("wallet mailbox full"));
-                    break;
-                }
+                Err(SendError::Full(_)) => return Err(Error::Overloaded("wallet mailbox full")),
                 Err(SendError::Closed(_)) => continue,
             }
-            // A dropped reply means the actor stopped before handling the job.
             if let Ok(Answer::Done(done)) = answer.await {
-                result = done;
-                break;
+                return done;
             }
         }
-        self.observe(kind, &result);
-        result
+        Err(Error::Overloaded("wallet actor restarting"))
     }
 
     /// Counts an operation's outcome in the metrics.
@@ -697,23 +683,11 @@ impl Engine {
     }
 
     async fn run_batch(&self, id: &WalletId, jobs: &[Arc<Job>]) -> Result<BatchResults, Error> {
-        for _ in 0..RETRIES_MAX {
-            let addr = self.router.actor(id)?.ok_or(Error::WalletNotFound)?;
-            let (reply, answer) = oneshot::channel();
-            let message = ExecuteBatch {
-                jobs: jobs.to_vec(),
-                reply,
-            };
-            match addr.try_send(message) {
-                Ok(()) => self.shared.metrics.mailbox_depth.inc(),
-                Err(SendError::Full(_)) => return Err(Error::Overloaded("wallet mailbox full")),
-                Err(SendError::Closed(_)) => continue,
-            }
-            if let Ok(Answer::Done(done)) = answer.await {
-                return done;
-            }
-        }
-        Err(Error::Overloaded("wallet actor restarting"))
+        self.ask(id, |reply| ExecuteBatch {
+            jobs: jobs.to_vec(),
+            reply,
+        })
+        .await
     }
 
     /// Deposits `amount` of currency into `user`'s default wallet, creating
@@ -870,56 +844,72 @@ impl Engine {
         limit: usize,
     ) -> Result<WalletList, Error> {
         let store = self.shared.store.as_ref();
-        let (cf, prefix) = match &filter.external_customer_id {
-            Some(customer) => (Cf::Customers, keys::customer_prefix(customer)),
-            None => (Cf::Wallets, Vec::new()),
+        let (cf, prefix, start) = match &filter.external_customer_id {
+            Some(customer) => (
+                Cf::Customers,
+                keys::customer_prefix(customer),
+                after.map(|id| keys::customer(customer, id)),
+            ),
+            None => (
+                Cf::Wallets,
+                Vec::new(),
+                after.map(|id| id.as_str().as_bytes().to_vec()),
+            ),
         };
-        let mut start = after.map(|id| match &filter.external_customer_id {
-            Some(customer) => keys::customer(customer, id),
-            None => id.as_str().as_bytes().to_vec(),
-        });
-        let mut wallets = Vec::new();
-        let mut scanned = 0;
+        let (wallets, last) = self.scan_page(cf, &prefix, start, limit, |key, value| {
+            let wallet: Wallet = match cf {
+                Cf::Customers => {
+                    let id = keys::customer_wallet(key).ok_or_else(|| StoreError::Corrupt {
+                        cf: "customers",
+                        reason: "index key without wallet id".into(),
+                    })?;
+                    load_wallet(store, &id)?.ok_or(Error::WalletNotFound)?
+                }
+                _ => codec::decode(Cf::Wallets.name(), value)?,
+            };
+            Ok(filter.accepts(&wallet).then_some(wallet))
+        })?;
+        Ok(WalletList {
+            wallets,
+            next_cursor: last.and_then(|key| keys_wallet(cf, &key)),
+        })
+    }
+
+    /// Reads `cf` in key order from just past `start`, keeping what `keep`
+    /// returns, until `limit` are kept or [`SCAN_MAX`] are read. Returns
+    /// them and, when more may follow, the last key read (where the next
+    /// page starts).
+    fn scan_page<T>(
+        &self,
+        cf: Cf,
+        prefix: &[u8],
+        mut start: Option<Vec<u8>>,
+        limit: usize,
+        mut keep: impl FnMut(&[u8], &[u8]) -> Result<Option<T>, Error>,
+    ) -> Result<(Vec<T>, Option<Vec<u8>>), Error> {
+        let mut kept = Vec::new();
+        let mut read = 0;
         loop {
-            let pairs = store.scan(Scan {
+            let pairs = self.shared.store.scan(Scan {
                 cf,
-                prefix: &prefix,
+                prefix,
                 start_exclusive: start.as_deref(),
                 direction: Direction::Forward,
                 limit: SCAN_PAGE,
             })?;
             let exhausted = pairs.len() < SCAN_PAGE;
             for (key, value) in pairs {
-                scanned += 1;
-                let wallet: Wallet = match cf {
-                    Cf::Customers => {
-                        let id =
-                            keys::customer_wallet(&key).ok_or_else(|| StoreError::Corrupt {
-                                cf: "customers",
-                                reason: "index key without wallet id".into(),
-                            })?;
-                        load_wallet(store, &id)?.ok_or(Error::WalletNotFound)?
-                    }
-                    _ => codec::decode(Cf::Wallets.name(), &value)?,
-                };
+                read += 1;
+                if let Some(item) = keep(&key, &value)? {
+                    kept.push(item);
+                }
+                if kept.len() == limit || read >= SCAN_MAX {
+                    return Ok((kept, Some(key)));
+                }
                 start = Some(key);
-                if filter.accepts(&wallet) {
-                    wallets.push(wallet);
-                }
-                if wallets.len() == limit || scanned >= SCAN_MAX {
-                    // More may follow: the cursor is the last wallet read.
-                    let cursor = keys_wallet(cf, start.as_deref());
-                    return Ok(WalletList {
-                        wallets,
-                        next_cursor: cursor,
-                    });
-                }
             }
             if exhausted {
-                return Ok(WalletList {
-                    wallets,
-                    next_cursor: None,
-                });
+                return Ok((kept, None));
             }
         }
     }
@@ -972,27 +962,17 @@ impl Engine {
     }
 
     async fn tick(&self, id: &WalletId, due_ms: i64) -> Result<(), Error> {
-        for _ in 0..RETRIES_MAX {
-            let Some(addr) = self.router.actor(id)? else {
-                // A key without a wallet is garbage: drop it.
-                return self
-                    .commit(vec![WriteOp::Delete {
-                        cf: Cf::Schedule,
-                        key: keys::schedule(due_ms, id),
-                    }])
-                    .await;
-            };
-            let (reply, answer) = oneshot::channel();
-            match addr.try_send(Tick { due_ms, reply }) {
-                Ok(()) => {}
-                Err(SendError::Full(_)) => return Err(Error::Overloaded("wallet mailbox full")),
-                Err(SendError::Closed(_)) => continue,
+        match self.ask(id, |reply| Tick { due_ms, reply }).await {
+            // A key without a wallet is garbage: drop it.
+            Err(Error::WalletNotFound) => {
+                self.commit(vec![WriteOp::Delete {
+                    cf: Cf::Schedule,
+                    key: keys::schedule(due_ms, id),
+                }])
+                .await
             }
-            if let Ok(Answer::Done(done)) = answer.await {
-                return done;
-            }
+            other => other,
         }
-        Err(Error::Overloaded("wallet actor restarting"))
     }
 
     /// Events in id order, strictly after `after`, with `status` if given.
@@ -1003,34 +983,14 @@ impl Engine {
         after: Option<u64>,
         limit: usize,
     ) -> Result<(Vec<Event>, Option<u64>), Error> {
-        let mut start = after.map(events::event_key);
-        let mut found = Vec::new();
-        let mut scanned = 0;
-        loop {
-            let pairs = self.shared.store.scan(Scan {
-                cf: Cf::Events,
-                prefix: &[],
-                start_exclusive: start.as_deref(),
-                direction: Direction::Forward,
-                limit: SCAN_PAGE,
-            })?;
-            let exhausted = pairs.len() < SCAN_PAGE;
-            for (key, value) in pairs {
-                scanned += 1;
-                let event: Event = codec::decode(Cf::Events.name(), &value)?;
-                let id = event.id;
-                start = Some(key);
-                if status.is_none_or(|status| status == event.delivery.status) {
-                    found.push(event);
-                }
-                if found.len() == limit || scanned >= SCAN_MAX {
-                    return Ok((found, Some(id)));
-                }
-            }
-            if exhausted {
-                return Ok((found, None));
-            }
-        }
+        let start = after.map(events::event_key);
+        let (found, last) = self.scan_page(Cf::Events, &[], start, limit, |_, value| {
+            let event: Event = codec::decode(Cf::Events.name(), value)?;
+            Ok(status
+                .is_none_or(|status| status == event.delivery.status)
+                .then_some(event))
+        })?;
+        Ok((found, last.and_then(|key| events::event_id(&key))))
     }
 
     /// Pending events whose next attempt is due by the clock's now, soonest
@@ -1070,11 +1030,6 @@ impl Engine {
         updated.delivery = delivery;
         ops.extend(event_ops(&updated));
         self.commit(ops).await
-    }
-
-    /// Whether events go to webhook endpoints.
-    pub fn webhooks_enabled(&self) -> bool {
-        self.shared.outbox.delivering()
     }
 
     /// Stores (creates or replaces) an API key record durably.

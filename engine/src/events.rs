@@ -133,6 +133,11 @@ pub fn event_key(id: u64) -> Vec<u8> {
     id.to_be_bytes().to_vec()
 }
 
+/// The id an event key holds.
+pub fn event_id(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(key.try_into().ok()?))
+}
+
 /// Store key of an outbox pointer: due time ‖ event id, so a scan from the
 /// start meets the due pointers first.
 pub fn outbox_key(due_ms: i64, id: u64) -> Vec<u8> {
@@ -181,11 +186,6 @@ impl Outbox {
             next_id: AtomicU64::new(next_id),
             delivering,
         }
-    }
-
-    /// Whether events are delivered (an endpoint is configured).
-    pub fn delivering(&self) -> bool {
-        self.delivering
     }
 
     /// Whether an event of `kind` is worth recording. Transaction events

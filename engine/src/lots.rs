@@ -67,11 +67,17 @@ fn spend_order(lot: &Lot) -> (CreditKind, i64, u64) {
 /// Draws `credits` from `lots` in spend order. `None` when the lots hold
 /// less than that in total.
 pub fn draw(lots: &[Lot], credits: Credits) -> Option<Vec<LotChange>> {
-    // The common case, one open lot, needs no sort.
-    let mut order: Vec<&Lot> = lots.iter().collect();
-    if order.len() > 1 {
-        order.sort_by_key(|lot| spend_order(lot));
+    // The common case, one open lot, needs no sort (and no allocation).
+    if let [only] = lots {
+        return draw_in([only].into_iter(), credits);
     }
+    let mut order: Vec<&Lot> = lots.iter().collect();
+    order.sort_by_key(|lot| spend_order(lot));
+    draw_in(order.into_iter(), credits)
+}
+
+/// Draws `credits` from lots in the order given.
+fn draw_in<'a>(order: impl Iterator<Item = &'a Lot>, credits: Credits) -> Option<Vec<LotChange>> {
     let mut left = credits;
     let mut changes = Vec::with_capacity(1);
     for lot in order {

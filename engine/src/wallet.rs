@@ -15,6 +15,7 @@ use crate::rules::{RuleRefusal, Trigger};
 use crate::terms::{FeeType, Terms, TermsPatch, TermsSpec};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Key/value pairs a client attaches to a change, kept in request order.
 pub type Metadata = Vec<(String, String)>;
@@ -115,8 +116,10 @@ pub struct Wallet {
     pub created_at_ms: i64,
     /// Sequence number of the last ledger entry; every change adds one.
     pub seq: u64,
-    /// What the owner configured.
-    pub terms: Terms,
+    /// What the owner configured. Shared: it changes rarely, and the actor
+    /// copies the wallet on every turn (to undo a turn the commit queue
+    /// refuses) and into wallet events.
+    pub terms: Arc<Terms>,
     /// Open lots (credits left in them), in creation order.
     pub lots: Vec<Lot>,
     /// Number of the next lot.
@@ -318,7 +321,7 @@ pub struct Entry {
     /// The fee type a debit paid.
     pub fee_type: Option<FeeType>,
     /// For `UPDATE` and `OPEN` entries: the terms from then on.
-    pub terms: Option<Box<Terms>>,
+    pub terms: Option<Arc<Terms>>,
 }
 
 /// Why a command was refused. Each is a client-visible business rule.
@@ -382,7 +385,7 @@ struct Draft<'a> {
     source: Source,
     rule_id: Option<String>,
     fee_type: Option<FeeType>,
-    terms: Option<Box<Terms>>,
+    terms: Option<Arc<Terms>>,
 }
 
 impl<'a> Draft<'a> {
@@ -421,7 +424,7 @@ impl Wallet {
             spec.status != WalletStatus::Terminated,
             "a wallet is never created terminated"
         );
-        let terms = Terms::build(spec.terms, now_ms)?;
+        let terms = Arc::new(Terms::build(spec.terms, now_ms)?);
         let mut wallet = Wallet {
             id,
             external_customer_id: spec.external_customer_id,
@@ -431,7 +434,7 @@ impl Wallet {
             balance: Balance::default(),
             created_at_ms: now_ms,
             seq: 0,
-            terms: terms.clone(),
+            terms: Arc::clone(&terms),
             lots: Vec::new(),
             next_lot: 1,
             wake_at_ms: None,
@@ -439,7 +442,7 @@ impl Wallet {
         };
         let changes = wallet.new_lots(spec.paid_credits, spec.granted_credits, None);
         let mut draft = Draft::new(EntryKind::Open, changes, &NO_METADATA);
-        draft.terms = Some(Box::new(terms));
+        draft.terms = Some(terms);
         let entry = wallet.entry(txn_id, draft, spec.status, idempotency_key, now_ms)?;
         wallet.advance(&entry);
         Ok((wallet, entry))
@@ -528,7 +531,7 @@ impl Wallet {
             Command::Configure(patch) => {
                 let terms = self.terms.patched((**patch).clone(), now_ms)?;
                 let mut draft = Draft::new(EntryKind::Update, Vec::new(), &NO_METADATA);
-                draft.terms = Some(Box::new(terms));
+                draft.terms = Some(Arc::new(terms));
                 draft
             }
             Command::RuleTopUp { rule_id, source } => {
@@ -613,7 +616,7 @@ impl Wallet {
             self.next_lot = self.next_lot.max(newest + 1);
         }
         if let Some(terms) = &entry.terms {
-            self.terms = (**terms).clone();
+            self.terms = Arc::clone(terms);
         }
         self.balance = entry.after;
         self.status = entry.status;
