@@ -363,36 +363,27 @@ pub fn timestamp_ms(field: &str, text: &str) -> Result<i64, ApiError> {
 
 /// The fee types of an `applies_to`.
 pub fn fee_types(applies_to: &AppliesTo) -> Result<FeeTypes, ApiError> {
-    let field = "applies_to.fee_types";
+    // An empty list is the engine's to refuse (`terms::Terms::patched`).
     let kinds = applies_to
         .fee_types
         .iter()
-        .map(|name| {
-            FeeType::parse(name).ok_or_else(|| {
-                ApiError::field(
-                    field,
-                    format!("{name:?} is not one of SUBSCRIPTION, COMMITMENT, CHARGE"),
-                )
-            })
-        })
+        .map(|name| fee_type_named("applies_to.fee_types", name))
         .collect::<Result<Vec<_>, _>>()?;
-    if kinds.is_empty() {
-        return Err(ApiError::field(field, "must name at least one fee type"));
-    }
     Ok(FeeTypes::of(&kinds))
 }
 
 /// The fee type a debit pays: `CHARGE` unless it says otherwise.
 pub fn fee_type(name: Option<&str>) -> Result<FeeType, ApiError> {
-    match name {
-        None => Ok(FeeType::Charge),
-        Some(name) => FeeType::parse(name).ok_or_else(|| {
-            ApiError::field(
-                "fee_type",
-                format!("{name:?} is not one of SUBSCRIPTION, COMMITMENT, CHARGE"),
-            )
-        }),
-    }
+    name.map_or(Ok(FeeType::Charge), |name| fee_type_named("fee_type", name))
+}
+
+fn fee_type_named(field: &str, name: &str) -> Result<FeeType, ApiError> {
+    FeeType::parse(name).ok_or_else(|| {
+        ApiError::field(
+            field,
+            format!("{name:?} is not one of SUBSCRIPTION, COMMITMENT, CHARGE"),
+        )
+    })
 }
 
 /// Rules as the engine takes them; errors name the rule by index.
@@ -459,28 +450,18 @@ fn rule(index: usize, body: RuleBody) -> Result<RuleSpec, ApiError> {
             ));
         }
     };
+    // What each method requires (a FIXED rule adds something, a TARGET rule
+    // has a target) is the engine's rule (`terms::Terms::patched`); here
+    // only the shape and the amounts.
     let target_ongoing_balance = match (&method, &body.target_ongoing_balance) {
-        (Method::Target, Some(text)) => Some(credits_positive(
-            &name("target_ongoing_balance"),
-            Some(text),
-        )?),
-        (Method::Target, None) => {
-            return Err(ApiError::amount(
-                &name("target_ongoing_balance"),
-                "is required for TARGET rules",
-            ));
-        }
         (Method::Fixed, Some(_)) => return Err(not_for("target_ongoing_balance", "FIXED")),
-        (Method::Fixed, None) => None,
+        (_, text) => text
+            .as_ref()
+            .map(|text| credits_positive(&name("target_ongoing_balance"), Some(text)))
+            .transpose()?,
     };
     let paid_credits = credits_or_zero(&name("paid_credits"), body.paid_credits.as_ref())?;
     let granted_credits = credits_or_zero(&name("granted_credits"), body.granted_credits.as_ref())?;
-    if method == Method::Fixed && paid_credits.is_zero() && granted_credits.is_zero() {
-        return Err(ApiError::amount(
-            &name("paid_credits"),
-            "or granted_credits must be above zero for FIXED rules",
-        ));
-    }
     if body
         .id
         .as_deref()

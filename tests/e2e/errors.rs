@@ -312,6 +312,26 @@ fn bad_requests_get_their_documented_error_and_change_nothing() {
             Some("recurring_transaction_rules[0].interval"),
         ),
         case(
+            "PUT",
+            &format!("/v1/wallets/{id}"),
+            Some(
+                r#"{"recurring_transaction_rules":[{"method":"FIXED","trigger":"INTERVAL","interval":"weekly"}]}"#,
+            ),
+            400,
+            "invalid_field",
+            Some("recurring_transaction_rules[0].paid_credits"),
+        ),
+        case(
+            "PUT",
+            &format!("/v1/wallets/{id}"),
+            Some(
+                r#"{"recurring_transaction_rules":[{"method":"TARGET","trigger":"THRESHOLD","threshold_credits":"1"}]}"#,
+            ),
+            400,
+            "invalid_field",
+            Some("recurring_transaction_rules[0].target_ongoing_balance"),
+        ),
+        case(
             "POST",
             &format!("/v1/wallets/{id}/wallet-transactions"),
             Some(r#"{"type":"VOID","credits_to_void":"1","lot_id":999}"#),

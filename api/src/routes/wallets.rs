@@ -72,7 +72,7 @@ pub async fn update(
     let id = wallet_id(&path)?;
     let body: UpdateWallet = read_json(&request, payload, state.limits.body_limit_bytes).await?;
     let patch = dto::terms_patch(&state.limits, body)?;
-    change_status(&state, &request, &id, Command::Configure(Box::new(patch))).await
+    change_wallet(&state, &request, &id, Command::Configure(Box::new(patch))).await
 }
 
 /// Query of the wallet list.
@@ -132,17 +132,16 @@ pub async fn list(
     }))
 }
 
-/// Applies a lifecycle command and answers with the wallet after it.
-async fn change_status(
+/// Applies a lifecycle or terms command and answers with the wallet after it.
+async fn change_wallet(
     state: &AppState,
     request: &HttpRequest,
     id: &WalletId,
     command: Command,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.clone();
     let key = idempotency_key(request)?;
-    let receipt = state.engine.execute(&id, command, key).await?;
-    let wallet = state.engine.wallet(&id).await?;
+    let receipt = state.engine.execute(id, command, key).await?;
+    let wallet = state.engine.wallet(id).await?;
     let mut response = HttpResponse::Ok();
     if receipt.replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
@@ -161,7 +160,7 @@ pub async fn activate(
     request: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    change_status(&state, &request, &wallet_id(&path)?, Command::Activate).await
+    change_wallet(&state, &request, &wallet_id(&path)?, Command::Activate).await
 }
 
 #[utoipa::path(delete, path = "/v1/wallets/{id}", tag = "wallets",
@@ -175,5 +174,5 @@ pub async fn terminate(
     request: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    change_status(&state, &request, &wallet_id(&path)?, Command::Terminate).await
+    change_wallet(&state, &request, &wallet_id(&path)?, Command::Terminate).await
 }
