@@ -56,7 +56,7 @@ pub enum ApiError {
     /// The body did not arrive in time.
     RequestTimeout,
     /// A result would not fit the representable range.
-    AmountOutOfRange { message: String },
+    AmountOutOfRange { message: String, field: String },
     /// A queue is full; retry later.
     Overloaded,
     /// Storage failed; nothing was acknowledged; retry later.
@@ -138,7 +138,7 @@ impl ApiError {
             | ApiError::InvalidStatusTransition { message }
             | ApiError::FeeTypeNotCovered { message }
             | ApiError::LotNotFound { message }
-            | ApiError::AmountOutOfRange { message } => message.clone(),
+            | ApiError::AmountOutOfRange { message, .. } => message.clone(),
             ApiError::ClockNotManual => "the clock can be set only when the server runs with clock = \"manual\"".into(),
             ApiError::Unauthorized => "missing or invalid bearer key (Authorization: Bearer <key>)".into(),
             ApiError::Forbidden { scope } => format!("a key with scope {scope} may not call this route"),
@@ -163,9 +163,9 @@ impl ApiError {
     fn field_name(&self) -> Option<&str> {
         match self {
             ApiError::InvalidJson { field, .. } => field.as_deref(),
-            ApiError::InvalidAmount { field, .. } | ApiError::InvalidField { field, .. } => {
-                Some(field)
-            }
+            ApiError::InvalidAmount { field, .. }
+            | ApiError::InvalidField { field, .. }
+            | ApiError::AmountOutOfRange { field, .. } => Some(field),
             ApiError::InvalidIdempotencyKey { .. } => Some("Idempotency-Key"),
             ApiError::FeeTypeNotCovered { .. } => Some("fee_type"),
             ApiError::LotNotFound { .. } => Some("lot_id"),
@@ -283,7 +283,14 @@ impl From<WalletError> for ApiError {
                 message,
                 field: field.to_owned(),
             },
-            WalletError::Overflow => ApiError::AmountOutOfRange { message },
+            WalletError::OutOfRange { field, .. } => ApiError::AmountOutOfRange {
+                message,
+                field: field.to_owned(),
+            },
+            WalletError::RateTooLarge { field, .. } => ApiError::InvalidAmount {
+                message,
+                field: field.to_owned(),
+            },
             WalletError::NotActive { .. } => ApiError::WalletNotActive { message },
             WalletError::Terminated { .. } => ApiError::WalletTerminated { message },
             WalletError::AlreadyInStatus { .. } => ApiError::InvalidStatusTransition { message },

@@ -201,10 +201,13 @@ impl Settings {
     fn user_wallet_rate(&self) -> Result<rust_decimal::Decimal, SettingsError> {
         engine::money::parse_decimal(&self.user_wallets.rate_amount, engine::money::RATE_SCALE)
             .ok()
-            .filter(|rate| !rate.is_zero())
+            .filter(|rate| !rate.is_zero() && engine::wallet::check_rate(*rate).is_ok())
             .ok_or(SettingsError::Invalid {
                 key: "user_wallets.rate_amount",
-                message: "must be a positive decimal string".into(),
+                message: format!(
+                    "must be a positive decimal string of at most {}",
+                    engine::money::RATE_MAX
+                ),
             })
     }
 

@@ -6,7 +6,7 @@
 //! [`CREDIT_SCALE`] decimal places; on disk they are the `i128` mantissa at
 //! that scale, so one value has exactly one encoding.
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
@@ -80,18 +80,38 @@ pub fn parse_decimal(text: &str, scale_max: u32) -> Result<Decimal, AmountError>
     Decimal::try_from_i128_with_scale(mantissa, scale).map_err(|_| AmountError::TooLarge)
 }
 
+/// Largest mantissa of any credit amount at [`CREDIT_SCALE`]: every balance,
+/// lot, delta and request amount is at most 999,999,999,999,999,999.999999999
+/// credits (the parser's 18 integer digits). A result beyond it is refused
+/// (422 `amount_out_of_range`) before anything is written, never rounded.
+pub const CREDITS_MANTISSA_MAX: i128 = 10_i128.pow(INTEGER_DIGITS_MAX as u32 + CREDIT_SCALE) - 1;
+
+/// Largest `rate_amount` (currency per credit). With [`CREDITS_MANTISSA_MAX`]
+/// it bounds the currency value of any balance to 10^24, which `Decimal`
+/// holds exactly at every currency's minor units.
+pub const RATE_MAX: i64 = 1_000_000;
+
 /// An amount of credits: the prepaid unit. May be negative only as a ledger
 /// delta; balances are kept non-negative by `Wallet::apply`.
+///
+/// Held as an `i128` mantissa at [`CREDIT_SCALE`], not as a `Decimal`:
+/// `Decimal` silently drops decimal places when a result outgrows its 96-bit
+/// mantissa, while integer arithmetic here is exact and every result is
+/// checked against [`CREDITS_MANTISSA_MAX`].
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Credits(Decimal);
+pub struct Credits(i128);
 
 impl Credits {
     /// Zero credits.
-    pub const ZERO: Credits = Credits(Decimal::ZERO);
+    pub const ZERO: Credits = Credits(0);
+
+    /// The largest amount any balance, lot or request may hold.
+    pub const MAX: Credits = Credits(CREDITS_MANTISSA_MAX);
 
     /// Parses a strict positive-or-zero credit string (see [`parse_decimal`]).
     pub fn parse(text: &str) -> Result<Credits, AmountError> {
-        parse_decimal(text, CREDIT_SCALE).map(Credits::from_decimal_exact)
+        let value = parse_decimal(text, CREDIT_SCALE)?;
+        Credits::from_decimal(value).ok_or(AmountError::TooLarge)
     }
 
     /// Parses a credit string that must be greater than zero.
@@ -103,59 +123,66 @@ impl Credits {
         Ok(credits)
     }
 
-    /// Wraps a decimal that already fits the credit scale.
-    fn from_decimal_exact(value: Decimal) -> Credits {
-        assert!(
-            value.scale() <= CREDIT_SCALE,
-            "credits beyond scale: {value}"
-        );
-        let mut value = value;
-        value.rescale(CREDIT_SCALE);
-        Credits(value)
+    /// Credits equal to `value`; `None` if it has more than [`CREDIT_SCALE`]
+    /// decimals or lies outside the range.
+    pub fn from_decimal(value: Decimal) -> Option<Credits> {
+        if value.scale() > CREDIT_SCALE {
+            return None;
+        }
+        let factor = 10_i128.checked_pow(CREDIT_SCALE - value.scale())?;
+        value
+            .mantissa()
+            .checked_mul(factor)
+            .and_then(Credits::from_mantissa)
     }
 
-    /// Builds credits from a mantissa at [`CREDIT_SCALE`] (the storage form).
+    /// Builds credits from a mantissa at [`CREDIT_SCALE`] (the storage form);
+    /// `None` outside the range.
     pub fn from_mantissa(mantissa: i128) -> Option<Credits> {
-        Decimal::try_from_i128_with_scale(mantissa, CREDIT_SCALE)
-            .ok()
-            .map(Credits)
+        (mantissa.unsigned_abs() <= CREDITS_MANTISSA_MAX.unsigned_abs())
+            .then_some(Credits(mantissa))
     }
 
     /// The mantissa at [`CREDIT_SCALE`]: the one storage encoding.
     pub fn mantissa(self) -> i128 {
-        let mut value = self.0;
-        value.rescale(CREDIT_SCALE);
-        value.mantissa()
+        self.0
     }
 
     /// The exact decimal value.
     pub fn to_decimal(self) -> Decimal {
-        self.0
+        // |mantissa| < 10^27 < 2^96: always representable.
+        Decimal::from_i128_with_scale(self.0, CREDIT_SCALE)
     }
 
     /// True for zero.
     pub fn is_zero(self) -> bool {
-        self.0.is_zero()
+        self.0 == 0
     }
 
     /// True below zero.
     pub fn is_negative(self) -> bool {
-        self.0.is_sign_negative() && !self.0.is_zero()
+        self.0 < 0
     }
 
-    /// Checked addition; `None` past the representable range.
+    /// Checked addition; `None` past the range.
     pub fn checked_add(self, other: Credits) -> Option<Credits> {
-        self.0.checked_add(other.0).map(Credits::from_decimal_exact)
+        self.0.checked_add(other.0).and_then(Credits::from_mantissa)
     }
 
-    /// Checked subtraction; `None` past the representable range.
+    /// Checked subtraction; `None` past the range.
     pub fn checked_sub(self, other: Credits) -> Option<Credits> {
-        self.0.checked_sub(other.0).map(Credits::from_decimal_exact)
+        self.0.checked_sub(other.0).and_then(Credits::from_mantissa)
     }
 
-    /// The negated amount (for outbound ledger deltas).
+    /// The negated amount (for outbound ledger deltas). The range is
+    /// symmetric, so this always fits.
     pub fn negated(self) -> Credits {
         Credits(-self.0)
+    }
+
+    /// The absolute amount.
+    pub fn abs(self) -> Credits {
+        Credits(self.0.abs())
     }
 
     /// The smaller of two amounts.
@@ -166,13 +193,26 @@ impl Credits {
             other
         }
     }
+
+    /// `self * numerator / denominator`, rounded toward zero, for
+    /// non-negative operands; `None` past the range or for a zero
+    /// denominator. Exact for any operands (the product may exceed 128 bits).
+    pub fn mul_div_floor(self, numerator: Credits, denominator: Credits) -> Option<Credits> {
+        let a = u128::try_from(self.0).ok()?;
+        let b = u128::try_from(numerator.0).ok()?;
+        let d = u128::try_from(denominator.0).ok()?;
+        let quotient = mul_div_floor(a, b, d)?;
+        i128::try_from(quotient)
+            .ok()
+            .and_then(Credits::from_mantissa)
+    }
 }
 
 impl fmt::Display for Credits {
     /// Shortest exact form: `10`, `0.0125`. The scale is fixed, so trailing
     /// zeros carry no information and are dropped.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0.normalize(), f)
+        fmt::Display::fmt(&self.to_decimal().normalize(), f)
     }
 }
 
@@ -184,7 +224,7 @@ impl fmt::Debug for Credits {
 
 impl Serialize for Credits {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_i128(self.mantissa())
+        serializer.serialize_i128(self.0)
     }
 }
 
@@ -194,6 +234,51 @@ impl<'de> Deserialize<'de> for Credits {
         Credits::from_mantissa(mantissa)
             .ok_or_else(|| serde::de::Error::custom("credit mantissa out of range"))
     }
+}
+
+/// `floor(a * b / d)` exactly, for any `u128` operands: the product is formed
+/// in 256 bits (two `u128` halves) and divided by long division. `None` when
+/// `d` is zero or the quotient does not fit 128 bits.
+pub fn mul_div_floor(a: u128, b: u128, d: u128) -> Option<u128> {
+    if d == 0 {
+        return None;
+    }
+    if let Some(product) = a.checked_mul(b) {
+        return Some(product / d);
+    }
+    let (high, low) = widening_mul(a, b);
+    if high >= d {
+        return None;
+    }
+    // Restoring division of (high ‖ low) by d, one bit of `low` at a time;
+    // the remainder stays below d, so `high` is always the running remainder.
+    let mut remainder = high;
+    let mut quotient: u128 = 0;
+    for bit in (0..128).rev() {
+        let carry = remainder >> 127;
+        remainder = (remainder << 1) | ((low >> bit) & 1);
+        quotient <<= 1;
+        if carry == 1 || remainder >= d {
+            remainder = remainder.wrapping_sub(d);
+            quotient |= 1;
+        }
+    }
+    Some(quotient)
+}
+
+/// The 256-bit product of two `u128`s as (high, low) halves.
+fn widening_mul(a: u128, b: u128) -> (u128, u128) {
+    const MASK: u128 = u64::MAX as u128;
+    let (a_hi, a_lo) = (a >> 64, a & MASK);
+    let (b_hi, b_lo) = (b >> 64, b & MASK);
+    let lo_lo = a_lo * b_lo;
+    let hi_lo = a_hi * b_lo;
+    let lo_hi = a_lo * b_hi;
+    let hi_hi = a_hi * b_hi;
+    let middle = (lo_lo >> 64) + (hi_lo & MASK) + (lo_hi & MASK);
+    let low = (lo_lo & MASK) | (middle << 64);
+    let high = hi_hi + (hi_lo >> 64) + (lo_hi >> 64) + (middle >> 64);
+    (high, low)
 }
 
 /// A price or currency amount stored as a mantissa at a fixed scale, for the
@@ -378,25 +463,47 @@ impl fmt::Debug for Currency {
     }
 }
 
+/// A non-negative decimal as (mantissa, scale), for the exact conversions.
+fn unsigned_parts(value: Decimal) -> Option<(u128, u32)> {
+    if value.is_sign_negative() && !value.is_zero() {
+        return None;
+    }
+    Some((value.mantissa().unsigned_abs(), value.scale()))
+}
+
 /// Credits bought by `amount` of currency at `rate` (currency per credit),
 /// rounded toward zero at the credit scale: a deposit never mints a fraction
-/// of a credit that was not paid for.
+/// of a credit that was not paid for. Exact integer arithmetic throughout;
+/// `None` when the result exceeds [`Credits::MAX`] or `rate` is not positive.
 pub fn credits_for_amount(amount: Decimal, rate: Decimal) -> Option<Credits> {
-    assert!(rate > Decimal::ZERO, "rate must be positive");
-    assert!(!amount.is_sign_negative(), "amount must not be negative");
-    let credits = amount
-        .checked_div(rate)?
-        .round_dp_with_strategy(CREDIT_SCALE, RoundingStrategy::ToZero);
-    Some(Credits::from_decimal_exact(credits))
+    let (a, amount_scale) = unsigned_parts(amount)?;
+    let (r, rate_scale) = unsigned_parts(rate)?;
+    // credits = (a / 10^s) / (r / 10^t); its mantissa at scale 9 is
+    // floor(a * 10^(9 + t) / (r * 10^s)).
+    let numerator = 10_u128.checked_pow(CREDIT_SCALE + rate_scale)?;
+    let denominator = r.checked_mul(10_u128.checked_pow(amount_scale)?)?;
+    let mantissa = mul_div_floor(a, numerator, denominator)?;
+    i128::try_from(mantissa)
+        .ok()
+        .and_then(Credits::from_mantissa)
 }
 
 /// Currency value of `credits` at `rate`, rounded toward zero to the
 /// currency's minor units: a balance is never shown as worth more than it is.
+/// Exact; `None` only past `Decimal`'s range, which [`RATE_MAX`] rules out
+/// for any wallet.
 pub fn amount_for_credits(credits: Credits, rate: Decimal, currency: Currency) -> Option<Decimal> {
-    credits
-        .to_decimal()
-        .checked_mul(rate)
-        .map(|value| value.round_dp_with_strategy(currency.minor_units(), RoundingStrategy::ToZero))
+    let negative = credits.is_negative();
+    let c = credits.mantissa().unsigned_abs();
+    let (r, rate_scale) = unsigned_parts(rate)?;
+    let minor = currency.minor_units();
+    // value = c * r / 10^(9 + t); at `minor` decimals its mantissa is
+    // floor(c * r / 10^(9 + t - minor)).
+    let shift = (CREDIT_SCALE + rate_scale).checked_sub(minor)?;
+    let mantissa = mul_div_floor(c, r, 10_u128.checked_pow(shift)?)?;
+    let mantissa = i128::try_from(mantissa).ok()?;
+    let value = Decimal::try_from_i128_with_scale(mantissa, minor).ok()?;
+    Some(if negative { -value } else { value })
 }
 
 #[cfg(test)]
@@ -470,6 +577,60 @@ mod tests {
             tenth.checked_add(third).map(|c| c.to_string()),
             Some("0.3".into())
         );
+    }
+
+    #[test]
+    fn the_largest_amounts_stay_exact_or_are_refused() {
+        let max = Credits::parse("999999999999999999.999999999").expect("the maximum parses");
+        assert_eq!(max, Credits::MAX);
+        assert_eq!(max.to_string(), "999999999999999999.999999999");
+        let tiny = Credits::parse("0.000000001").expect("valid");
+        assert_eq!(max.checked_add(tiny), None, "past the maximum is refused");
+        assert_eq!(max.negated().checked_sub(tiny), None);
+        let half = Credits::parse("500000000000000000").expect("valid");
+        assert_eq!(half.checked_add(half), None);
+        let almost = Credits::parse("499999999999999999.999999999").expect("valid");
+        assert_eq!(half.checked_add(almost), Some(max));
+        assert_eq!(Credits::from_mantissa(CREDITS_MANTISSA_MAX + 1), None);
+        assert_eq!(Credits::from_decimal(Decimal::new(1, 10)), None, "scale 10");
+    }
+
+    #[test]
+    fn deposits_at_a_small_rate_never_lose_digits() {
+        // The repro of issue 9: 10^18 - 1 at 0.01 per credit would be 10^20
+        // credits, past the maximum: refused, not stored divided by ten.
+        let amount: Decimal = "999999999999999999".parse().expect("decimal");
+        let rate: Decimal = "0.01".parse().expect("decimal");
+        assert_eq!(credits_for_amount(amount, rate), None);
+        // Just inside the range, every digit survives.
+        let amount: Decimal = "9999999999999999.99".parse().expect("decimal");
+        let credits = credits_for_amount(amount, rate).expect("in range");
+        assert_eq!(credits.to_string(), "999999999999999999");
+        // A quotient needing more than 28 significant digits is exact too.
+        let amount: Decimal = "999999999999999999.9999".parse().expect("decimal");
+        let rate: Decimal = "1.000000001".parse().expect("decimal");
+        let credits = credits_for_amount(amount, rate).expect("in range");
+        assert_eq!(credits.to_string(), "999999999000000000.999899999");
+        let usd = Currency::parse("USD").expect("known");
+        let value = amount_for_credits(Credits::MAX, Decimal::from(RATE_MAX), usd)
+            .expect("the largest value fits");
+        assert_eq!(value.to_string(), "999999999999999999999999.99");
+    }
+
+    #[test]
+    fn mul_div_is_exact_beyond_128_bits() {
+        assert_eq!(
+            mul_div_floor(u128::MAX, u128::MAX, u128::MAX),
+            Some(u128::MAX)
+        );
+        assert_eq!(mul_div_floor(u128::MAX, 2, 2), Some(u128::MAX));
+        assert_eq!(mul_div_floor(u128::MAX, 2, 1), None);
+        assert_eq!(mul_div_floor(7, 3, 0), None);
+        let a = 10_u128.pow(27) - 1;
+        let b = 10_u128.pow(18);
+        assert_eq!(mul_div_floor(a, b, b), Some(a));
+        assert_eq!(mul_div_floor(a, b, 3 * b), Some(a / 3));
+        assert_eq!(mul_div_floor(1 << 100, 1 << 100, 1 << 90), Some(1 << 110));
     }
 
     #[test]

@@ -15,8 +15,10 @@
 use crate::idempotency;
 use crate::ids::WalletId;
 use crate::lots::{self, CreditKind, Lot};
+use crate::money::credits_for_amount;
 use crate::store::{codec, keys, Cf, Direction, Pair, ReadView, Scan, StoreError};
-use crate::wallet::{Balance, Entry, Wallet};
+use crate::wallet::{Balance, Entry, EntryKind, Wallet};
+use rust_decimal::Decimal;
 use std::fmt;
 
 /// Pairs read per scan page.
@@ -181,7 +183,7 @@ fn verify_wallet(
                 );
             }
             expected_seq = entry.seq + 1;
-            balance = check_entry(id, balance, &entry, report);
+            balance = check_entry(id, balance, &entry, wallet.rate_amount.to_decimal(), report);
             check_lots(id, &mut open_lots, &entry, report);
         }
     }
@@ -239,11 +241,41 @@ fn verify_wallet(
 
 /// Applies one entry's delta to `before`, reporting any inconsistency, and
 /// returns the balance the ledger says follows (its `after`).
-fn check_entry(id: &WalletId, before: Balance, entry: &Entry, report: &mut Report) -> Balance {
+fn check_entry(
+    id: &WalletId,
+    before: Balance,
+    entry: &Entry,
+    rate: Decimal,
+    report: &mut Report,
+) -> Balance {
     let summed = before
         .paid
         .checked_add(entry.delta.paid)
         .zip(before.granted.checked_add(entry.delta.granted));
+    if entry.after.paid.checked_add(entry.after.granted).is_none() {
+        report.mismatch(
+            Some(id),
+            format!(
+                "entry #{}: total balance is past the largest amount {}",
+                entry.seq,
+                crate::money::Credits::MAX
+            ),
+        );
+    }
+    // A deposit's credits are what its amount buys at the wallet's rate: a
+    // stored figure that lost digits disagrees here even when sums agree.
+    if let (EntryKind::Deposit, Some(amount)) = (entry.kind, entry.amount) {
+        let bought = credits_for_amount(amount, rate);
+        if bought != Some(entry.delta.paid) || !entry.delta.granted.is_zero() {
+            report.mismatch(
+                Some(id),
+                format!(
+                    "entry #{}: a deposit of {amount} at rate {rate} buys {bought:?} credits, the entry adds paid {} granted {}",
+                    entry.seq, entry.delta.paid, entry.delta.granted
+                ),
+            );
+        }
+    }
     match summed {
         Some((paid, granted)) if paid == entry.after.paid && granted == entry.after.granted => {}
         _ => report.mismatch(
@@ -293,10 +325,7 @@ fn verify_record(
     report: &mut Report,
 ) -> Result<(), StoreError> {
     let (record, _) = idempotency::decode(value)?;
-    let client_key = key
-        .iter()
-        .position(|b| *b == 0)
-        .map(|split| &key[split + 1..]);
+    let client_key = keys::idempotency_name(key);
     let entry = view.get(Cf::Ledger, &keys::ledger(&record.wallet_id, record.seq))?;
     let Some(entry) = entry else {
         report.mismatch(

@@ -10,7 +10,7 @@
 
 use crate::ids::{TxnId, WalletId};
 use crate::lots::{self, CreditKind, Lot, LotChange};
-use crate::money::{credits_for_amount, Credits, Currency, Fixed, RATE_SCALE};
+use crate::money::{credits_for_amount, Credits, Currency, Fixed, RATE_MAX, RATE_SCALE};
 use crate::rules::{RuleRefusal, Trigger};
 use crate::terms::{FeeType, Terms, TermsPatch, TermsSpec};
 use rust_decimal::Decimal;
@@ -73,18 +73,23 @@ pub struct Balance {
 }
 
 impl Balance {
-    /// Paid plus granted.
+    /// Paid plus granted. A balance built by [`Balance::shifted`] keeps its
+    /// total within [`Credits::MAX`]; a delta's sides share a sign, so its
+    /// magnitude is bounded the same way. Saturates rather than wraps for
+    /// anything else.
     pub fn total(self) -> Credits {
-        // Both are bounded by the parser's range, so the sum always fits.
-        self.paid.checked_add(self.granted).unwrap_or(Credits::ZERO)
+        self.paid.checked_add(self.granted).unwrap_or(Credits::MAX)
     }
 
-    /// Adds a signed delta to each side; `None` on overflow.
+    /// Adds a signed delta to each side; `None` when a side or the total
+    /// would leave the range ([`Credits::MAX`]).
     pub fn shifted(self, delta: Balance) -> Option<Balance> {
-        Some(Balance {
+        let after = Balance {
             paid: self.paid.checked_add(delta.paid)?,
             granted: self.granted.checked_add(delta.granted)?,
-        })
+        };
+        after.paid.checked_add(after.granted)?;
+        Some(after)
     }
 
     /// The balance delta of a set of lot changes.
@@ -231,6 +236,33 @@ pub enum Command {
     ExpireWallet,
 }
 
+impl Command {
+    /// The command as fingerprinted for idempotency: metadata sorted, so two
+    /// spellings of the same request are the same request. Borrows when the
+    /// metadata is already in order (the common case: no copy).
+    pub fn canonical(&self) -> std::borrow::Cow<'_, Command> {
+        let metadata = match self {
+            Command::TopUp { metadata, .. }
+            | Command::Deposit { metadata, .. }
+            | Command::Void { metadata, .. }
+            | Command::Debit { metadata, .. } => metadata,
+            _ => return std::borrow::Cow::Borrowed(self),
+        };
+        if metadata.is_sorted() {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut owned = self.clone();
+        if let Command::TopUp { metadata, .. }
+        | Command::Deposit { metadata, .. }
+        | Command::Void { metadata, .. }
+        | Command::Debit { metadata, .. } = &mut owned
+        {
+            metadata.sort();
+        }
+        std::borrow::Cow::Owned(owned)
+    }
+}
+
 /// What kind of change a ledger entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EntryKind {
@@ -343,8 +375,10 @@ pub enum WalletError {
     },
     #[error("{field} buys less than the smallest credit at this wallet's rate")]
     BelowOneCreditUnit { field: &'static str },
-    #[error("the resulting balance is out of range")]
-    Overflow,
+    #[error("{field} would take the balance past the largest amount, {max} credits")]
+    OutOfRange { field: &'static str, max: Credits },
+    #[error("{field} must be at most {max}")]
+    RateTooLarge { field: &'static str, max: i64 },
     #[error("{field} must be greater than zero")]
     InvalidRate { field: &'static str },
     #[error(
@@ -379,6 +413,8 @@ pub enum WalletError {
 /// An entry's parts before it gets its id, sequence and balances.
 struct Draft<'a> {
     kind: EntryKind,
+    /// The request field named when the result is out of range.
+    field: &'static str,
     changes: Vec<LotChange>,
     amount: Option<Decimal>,
     metadata: &'a Metadata,
@@ -392,6 +428,7 @@ impl<'a> Draft<'a> {
     fn new(kind: EntryKind, changes: Vec<LotChange>, metadata: &'a Metadata) -> Draft<'a> {
         Draft {
             kind,
+            field: "credits",
             changes,
             amount: None,
             metadata,
@@ -418,7 +455,11 @@ impl Wallet {
                 field: "rate_amount",
             });
         }
-        let rate_amount = Fixed::new(spec.rate_amount, RATE_SCALE).ok_or(WalletError::Overflow)?;
+        check_rate(spec.rate_amount)?;
+        let rate_amount =
+            Fixed::new(spec.rate_amount, RATE_SCALE).ok_or(WalletError::InvalidRate {
+                field: "rate_amount",
+            })?;
         assert!(!spec.paid_credits.is_negative() && !spec.granted_credits.is_negative());
         assert!(
             spec.status != WalletStatus::Terminated,
@@ -442,6 +483,7 @@ impl Wallet {
         };
         let changes = wallet.new_lots(spec.paid_credits, spec.granted_credits, None);
         let mut draft = Draft::new(EntryKind::Open, changes, &NO_METADATA);
+        draft.field = "paid_credits";
         draft.terms = Some(terms);
         let entry = wallet.entry(txn_id, draft, spec.status, idempotency_key, now_ms)?;
         wallet.advance(&entry);
@@ -476,12 +518,19 @@ impl Wallet {
                     });
                 }
                 let changes = self.new_lots(*paid, *granted, *expires_at_ms);
-                Draft::new(EntryKind::TopUp, changes, metadata)
+                let mut draft = Draft::new(EntryKind::TopUp, changes, metadata);
+                draft.field = if paid.is_zero() {
+                    "granted_credits"
+                } else {
+                    "paid_credits"
+                };
+                draft
             }
             Command::Deposit { amount, metadata } => {
                 let paid = self.credits_for_deposit(*amount)?;
                 let changes = self.new_lots(paid, Credits::ZERO, None);
                 let mut draft = Draft::new(EntryKind::Deposit, changes, metadata);
+                draft.field = "amount";
                 draft.amount = Some(*amount);
                 draft
             }
@@ -552,6 +601,7 @@ impl Wallet {
                 })?;
                 let changes = self.new_lots(paid, granted, None);
                 let mut draft = Draft::new(EntryKind::TopUp, changes, &NO_METADATA);
+                draft.field = "recurring_transaction_rules";
                 draft.source = *source;
                 draft.rule_id = Some(rule_id.clone());
                 draft
@@ -578,8 +628,12 @@ impl Wallet {
         idempotency_key: Option<String>,
         now_ms: i64,
     ) -> Result<Entry, WalletError> {
-        let delta = Balance::of_changes(&draft.changes).ok_or(WalletError::Overflow)?;
-        let after = self.balance.shifted(delta).ok_or(WalletError::Overflow)?;
+        let out_of_range = || WalletError::OutOfRange {
+            field: draft.field,
+            max: Credits::MAX,
+        };
+        let delta = Balance::of_changes(&draft.changes).ok_or_else(out_of_range)?;
+        let after = self.balance.shifted(delta).ok_or_else(out_of_range)?;
         // The no-overdraft rule: whatever the command, no balance goes below zero.
         assert!(!after.paid.is_negative(), "paid balance below zero");
         assert!(!after.granted.is_negative(), "granted balance below zero");
@@ -750,6 +804,18 @@ impl Wallet {
     }
 }
 
+/// Refuses a rate above [`RATE_MAX`]: with it, the currency value of any
+/// balance fits a `Decimal` exactly.
+pub fn check_rate(rate: Decimal) -> Result<(), WalletError> {
+    if rate > Decimal::from(RATE_MAX) {
+        return Err(WalletError::RateTooLarge {
+            field: "rate_amount",
+            max: RATE_MAX,
+        });
+    }
+    Ok(())
+}
+
 /// Paid credits that a deposit of `amount` of `currency` buys at `rate`.
 /// Refuses amounts that are not positive, have more decimals than the
 /// currency's minor units, or buy less than one unit of the credit scale.
@@ -769,7 +835,10 @@ pub fn deposit_credits(
             scale_max,
         });
     }
-    let credits = credits_for_amount(amount, rate).ok_or(WalletError::Overflow)?;
+    let credits = credits_for_amount(amount, rate).ok_or(WalletError::OutOfRange {
+        field: "amount",
+        max: Credits::MAX,
+    })?;
     if credits.is_zero() {
         return Err(WalletError::BelowOneCreditUnit { field: "amount" });
     }

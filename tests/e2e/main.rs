@@ -16,6 +16,7 @@ mod ledger;
 mod lifecycle;
 mod lots;
 mod metrics;
+mod ranges;
 mod rules;
 mod wallets;
 mod webhooks;
