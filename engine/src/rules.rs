@@ -69,6 +69,42 @@ impl Interval {
     }
 }
 
+impl Interval {
+    /// The last due index at or before `at_ms`: the largest `n` with
+    /// `due(anchor_ms, n) <= at_ms`; `None` before the anchor. Computed from
+    /// the anchor, not by stepping: a rule anchored in year 1 costs the same
+    /// as one anchored yesterday.
+    pub fn index_at(self, anchor_ms: i64, at_ms: i64) -> Option<u32> {
+        if at_ms < anchor_ms {
+            return None;
+        }
+        let estimate = match self {
+            Interval::Weekly => (at_ms - anchor_ms) / (7 * DAY_MS),
+            Interval::Monthly => months_between(anchor_ms, at_ms)?,
+            Interval::Quarterly => months_between(anchor_ms, at_ms)? / 3,
+            Interval::Yearly => months_between(anchor_ms, at_ms)? / 12,
+        };
+        // Whole calendar months between the two dates can count one period
+        // too many (the anchor's day or time of day is later in its month
+        // than `at_ms`'s), never too few: step back at most once.
+        let mut n = u32::try_from(estimate).ok()?;
+        while n > 0 && self.due(anchor_ms, n)? > at_ms {
+            n -= 1;
+        }
+        Some(n)
+    }
+}
+
+/// Calendar months from `from_ms`'s month to `to_ms`'s, ignoring the days.
+fn months_between(from_ms: i64, to_ms: i64) -> Option<i64> {
+    let month_index = |at_ms: i64| -> Option<i64> {
+        let at =
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000).ok()?;
+        Some(i64::from(at.year()) * 12 + i64::from(u8::from(at.month())))
+    };
+    Some(month_index(to_ms)? - month_index(from_ms)?)
+}
+
 /// `at_ms` plus whole calendar months, the day clamped to the month's end.
 fn add_months(at_ms: i64, months: i64) -> Option<i64> {
     use time::{Date, Month, OffsetDateTime};
@@ -146,30 +182,11 @@ impl Rule {
         else {
             return None;
         };
-        let mut n = *next;
-        let mut due = interval.due(*started_at_ms, n)?;
-        if due > now_ms {
+        if interval.due(*started_at_ms, *next)? > now_ms {
             return None;
         }
-        // Jump close for long downtimes, then step.
-        let period_ms = match interval {
-            Interval::Weekly => 7 * DAY_MS,
-            Interval::Monthly => 28 * DAY_MS,
-            Interval::Quarterly => 89 * DAY_MS,
-            Interval::Yearly => 365 * DAY_MS,
-        };
-        // A period is never shorter than `period_ms`, so this undershoots.
-        let skip = ((now_ms - due) / period_ms - 1).max(0);
-        n = n.saturating_add(u32::try_from(skip).unwrap_or(0));
-        due = interval.due(*started_at_ms, n)?;
-        while let Some(following) = interval.due(*started_at_ms, n + 1) {
-            if following > now_ms {
-                break;
-            }
-            n += 1;
-            due = following;
-        }
-        Some((due, n + 1))
+        let n = interval.index_at(*started_at_ms, now_ms)?.max(*next);
+        Some((interval.due(*started_at_ms, n)?, n.checked_add(1)?))
     }
 
     /// The credits (paid, granted) this rule adds to a wallet holding `total`.
@@ -200,13 +217,17 @@ fn split(gap: Credits, paid: Credits, granted: Credits) -> Result<(Credits, Cred
     if paid.is_zero() {
         return Ok((Credits::ZERO, gap));
     }
-    let weight = paid.checked_add(granted).ok_or(RuleRefusal::Overflow)?;
-    let paid_share = gap
-        .mantissa()
-        .checked_mul(paid.mantissa())
-        .map(|product| product / weight.mantissa())
-        .and_then(Credits::from_mantissa)
-        .ok_or(RuleRefusal::Overflow)?;
+    // gap * paid can exceed 128 bits (a target of 10^12 with a weight of
+    // 10^9 does), so the share is computed in 256 bits, exactly.
+    let weight = paid.mantissa().unsigned_abs() + granted.mantissa().unsigned_abs();
+    let paid_share = crate::money::mul_div_floor(
+        gap.mantissa().unsigned_abs(),
+        paid.mantissa().unsigned_abs(),
+        weight,
+    )
+    .and_then(|share| i128::try_from(share).ok())
+    .and_then(Credits::from_mantissa)
+    .ok_or(RuleRefusal::Overflow)?;
     let granted_share = gap.checked_sub(paid_share).ok_or(RuleRefusal::Overflow)?;
     Ok((paid_share, granted_share))
 }
@@ -253,6 +274,55 @@ mod tests {
             Interval::Weekly.due(anchor, 2),
             Some(at("2026-02-14T10:00:00Z"))
         );
+    }
+
+    #[test]
+    fn the_last_due_index_is_computed_exactly_from_the_anchor() {
+        // Stepping is the reference; every interval, anchors late in the
+        // month and late in the day, over years of instants.
+        let anchors = [
+            "2026-01-31T23:00:00Z",
+            "2024-02-29T12:00:00Z",
+            "0001-01-31T00:00:00Z",
+        ];
+        for interval in [
+            Interval::Weekly,
+            Interval::Monthly,
+            Interval::Quarterly,
+            Interval::Yearly,
+        ] {
+            for anchor in anchors.map(at) {
+                assert_eq!(interval.index_at(anchor, anchor - 1), None);
+                assert_eq!(interval.index_at(anchor, anchor), Some(0));
+                for n in [1_u32, 2, 11, 12, 13, 59, 400] {
+                    let due = interval.due(anchor, n).expect("due");
+                    assert_eq!(interval.index_at(anchor, due), Some(n), "{interval:?} {n}");
+                    assert_eq!(
+                        interval.index_at(anchor, due - 1),
+                        Some(n - 1),
+                        "{interval:?} {n}"
+                    );
+                }
+            }
+        }
+        // Issue 9: a monthly rule after ~2 years of downtime (the old
+        // 28-day jump overshot by two months).
+        let anchor = at("2040-01-01T00:00:00Z");
+        let now = at("2041-12-31T00:00:00Z");
+        assert_eq!(Interval::Monthly.index_at(anchor, now), Some(23));
+        let rule = Rule {
+            id: "rtr_1".into(),
+            method: Method::Fixed,
+            trigger: Trigger::Interval {
+                interval: Interval::Monthly,
+                started_at_ms: anchor,
+                next: 1,
+            },
+            paid_credits: credits("1"),
+            granted_credits: Credits::ZERO,
+            target_ongoing_balance: None,
+        };
+        assert_eq!(rule.catch_up(now), Some((at("2041-12-01T00:00:00Z"), 24)));
     }
 
     #[test]

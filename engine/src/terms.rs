@@ -13,6 +13,11 @@ use crate::rules::{Interval, Method, Rule, Trigger};
 use crate::wallet::{Metadata, WalletError};
 use serde::{Deserialize, Serialize};
 
+/// Top-up rules one wallet may have. Each is checked on every change
+/// (thresholds) or wake-up (intervals) inside the wallet's actor, so the
+/// list is bounded like every other per-request cost.
+pub const RULES_MAX: usize = 25;
+
 /// A kind of fee a debit pays (seed 003 `applies_to.fee_types`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FeeType {
@@ -204,6 +209,12 @@ impl Terms {
             terms.fee_types = fee_types;
         }
         if let Some(specs) = patch.rules {
+            if specs.len() > RULES_MAX {
+                return Err(WalletError::InvalidTerms {
+                    field: "recurring_transaction_rules".into(),
+                    reason: format!("has more than {RULES_MAX} rules"),
+                });
+            }
             terms.rules = specs
                 .into_iter()
                 .enumerate()
@@ -292,13 +303,16 @@ impl Terms {
 /// top-up is then at `started_at`, or at the first period after now if that
 /// is past), else on now (the first top-up one interval from now).
 fn schedule(interval: Interval, started_at_ms: Option<i64>, now_ms: i64) -> Option<Trigger> {
-    let (anchor, mut next) = match started_at_ms {
-        Some(at) => (at, 0),
+    let (anchor, next) = match started_at_ms {
+        // The first due time after now, computed, not stepped to.
+        Some(at) => match interval.index_at(at, now_ms) {
+            Some(last) => (at, last.checked_add(1)?),
+            None => (at, 0),
+        },
         None => (now_ms, 1),
     };
-    while interval.due(anchor, next)? <= now_ms && started_at_ms.is_some() {
-        next = next.checked_add(1)?;
-    }
+    // The schedule must have a representable next due time.
+    interval.due(anchor, next)?;
     Some(Trigger::Interval {
         interval,
         started_at_ms: anchor,

@@ -286,3 +286,38 @@ fn terms_fee_types_update_and_filtered_lists() {
     assert_eq!(all, set(&[id, pending, other]));
     server.assert_verified();
 }
+
+/// Issue 9, defect 7: after two years of downtime a monthly rule fires once,
+/// for the latest month that came due, and is next due the month after. The
+/// old jump-ahead assumed 28-day months and overshot into the future.
+#[test]
+fn a_long_downtime_fires_the_latest_period_exactly() {
+    let dir = data_dir();
+    let server = Server::start_manual(dir.path(), &[]);
+    let id = wallet_with_rule(
+        &server,
+        "1",
+        json!({"method":"FIXED","trigger":"INTERVAL","interval":"monthly","paid_credits":"5"}),
+    );
+    // 2040-01-01 + 730 days = 2041-12-31.
+    server.advance(63_072_000);
+    let topups: Vec<Value> = server
+        .ledger(&id)
+        .into_iter()
+        .filter(|entry| entry["source"] == "interval")
+        .collect();
+    assert_eq!(topups.len(), 1, "{topups:?}");
+    let due_ms = time::OffsetDateTime::parse(
+        "2041-12-01T00:00:00Z",
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("rfc 3339")
+    .unix_timestamp()
+        * 1000;
+    let key = topups[0]["idempotency_key"].as_str().expect("key");
+    assert!(key.ends_with(&format!(":{due_ms}")), "{key}");
+    let rule = &server.get_wallet(&id)["recurring_transaction_rules"][0];
+    assert_eq!(rule["next_top_up_at"], "2042-01-01T00:00:00Z");
+    assert_eq!(total(&server, &id), dec(&json!("6")));
+    server.assert_verified();
+}
