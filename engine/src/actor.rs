@@ -82,6 +82,9 @@ pub(crate) struct KeyCheck {
     pub(crate) record_key: Vec<u8>,
     /// Fingerprint of the request.
     pub(crate) fingerprint: Fingerprint,
+    /// Where and how a format-2 server recorded the same key (deposits by
+    /// user), looked up when the record is not found under `record_key`.
+    pub(crate) legacy: Option<(Vec<u8>, Fingerprint)>,
 }
 
 /// A command and its key. Shared (`Arc`) so that a caller can resend it to a
@@ -139,21 +142,6 @@ pub(crate) type BatchResults = Vec<Result<Receipt, Error>>;
 
 /// Where a reply to an `ExecuteBatch` goes.
 type BatchReply = oneshot::Sender<Answer<BatchResults>>;
-
-/// A batch job's result: known now, or known once its commit completes.
-enum Slot {
-    Ready(Result<Receipt, Error>),
-    Staged(Receipt),
-}
-
-impl Slot {
-    fn into_result(self) -> Result<Receipt, Error> {
-        match self {
-            Slot::Ready(result) => result,
-            Slot::Staged(receipt) => Ok(receipt),
-        }
-    }
-}
 
 /// What a command leads to.
 enum Decision {
@@ -231,12 +219,31 @@ impl WalletActor {
             }
             return Ok(Some((recent.fingerprint, Arc::clone(&recent.entry))));
         }
+        if let Some(found) = self.read_record(&check.record_key)? {
+            return Ok(Some(found));
+        }
+        let Some((record_key, legacy_fingerprint)) = &check.legacy else {
+            return Ok(None);
+        };
+        // A legacy record matches when it fingerprints the same request the
+        // legacy way; it is then reported under the current fingerprint.
+        Ok(self.read_record(record_key)?.map(|(fingerprint, entry)| {
+            if fingerprint == *legacy_fingerprint {
+                (check.fingerprint, entry)
+            } else {
+                (fingerprint, entry)
+            }
+        }))
+    }
+
+    /// A live record of this wallet and its entry, from disk.
+    fn read_record(&self, record_key: &[u8]) -> Result<Option<(Fingerprint, Arc<Entry>)>, Error> {
         let store = self.shared.store.as_ref();
-        let Some(bytes) = store.get(Cf::Idempotency, &check.record_key)? else {
+        let Some(bytes) = store.get(Cf::Idempotency, record_key)? else {
             return Ok(None);
         };
         let (record, created_at_ms) = idempotency::decode(&bytes)?;
-        if self.shared.idempotency_expired(created_at_ms) {
+        if self.shared.idempotency_expired(created_at_ms) || record.wallet_id != self.wallet.id {
             return Ok(None);
         }
         let entry = load_entry(store, &record.wallet_id, record.seq)?;
@@ -281,12 +288,20 @@ impl WalletActor {
     }
 
     /// Sends `result` once every earlier write of this wallet is durable.
+    ///
+    /// It leaves at once only when nothing is pending *and* no write failed
+    /// since this state was loaded. `pending` is read before the epoch: the
+    /// writer bumps the epoch before it runs the completions that bring
+    /// `pending` to zero, so a zero followed by an unchanged epoch means every
+    /// earlier write succeeded. Otherwise the reply rides an empty commit
+    /// request stamped with this state's epoch, which the writer aborts if
+    /// that epoch is stale: a reply never reveals state a failed write lost.
     fn reply_in_order<T: Send + 'static>(
         &self,
         reply: oneshot::Sender<Answer<T>>,
         result: Result<T, Error>,
     ) {
-        if self.pending.load(Ordering::Acquire) == 0 {
+        if self.pending.load(Ordering::Acquire) == 0 && self.shared.commit.epoch() == self.epoch {
             let _ = reply.send(Answer::Done(result));
             return;
         }
@@ -310,6 +325,13 @@ impl WalletActor {
     /// ledger entry to commit.
     fn decide(&mut self, job: &Job) -> Result<Decision, Error> {
         self.reload_if_failed()?;
+        self.decide_loaded(job)
+    }
+
+    /// [`WalletActor::decide`] against the state as it is: a batch reloads
+    /// once before its first job, never between jobs, because a reload in
+    /// the middle would drop the state that earlier jobs' staged ops assume.
+    fn decide_loaded(&mut self, job: &Job) -> Result<Decision, Error> {
         if let Some(check) = &job.key {
             if let Some((fingerprint, entry)) = self.lookup_key(check)? {
                 if fingerprint != check.fingerprint {
@@ -535,35 +557,40 @@ impl WalletActor {
     }
 
     /// Runs a batch of jobs in order; one commit request covers all of them.
+    ///
+    /// Every result waits for that commit, and when it fails every job fails
+    /// with its error: replays and refusals were decided against the staged
+    /// state of earlier jobs, so they are only true if those jobs are durable.
     fn execute_batch(&mut self, jobs: &[Arc<Job>], reply: BatchReply) {
+        if let Err(error) = self.reload_if_failed() {
+            let _ = reply.send(Answer::Done(Err(error)));
+            return;
+        }
         let before = self.wallet.clone();
         let mut ops = Vec::new();
-        let mut slots = Vec::with_capacity(jobs.len());
+        let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
-            match self.decide(job) {
+            let result = match self.decide_loaded(job) {
                 Ok(Decision::Apply(entry)) => {
                     self.stage(job.key.as_ref(), &entry, &mut ops);
-                    slots.push(Slot::Staged(self.receipt(entry, false)));
+                    Ok(self.receipt(entry, false))
                 }
-                Ok(Decision::Replay(receipt)) => slots.push(Slot::Ready(Ok(receipt))),
-                Err(error) => slots.push(Slot::Ready(Err(error))),
-            }
+                Ok(Decision::Replay(receipt)) => Ok(receipt),
+                Err(error) => Err(error),
+            };
+            results.push(result);
         }
         if ops.is_empty() {
-            let results = slots.into_iter().map(Slot::into_result).collect();
             self.reply_in_order(reply, Ok(results));
             return;
         }
         self.finish(&mut ops);
         let last_seq = self.wallet.seq;
         let accepted = self.submit(ops, last_seq, move |outcome| {
-            let results = slots
-                .into_iter()
-                .map(|slot| match slot {
-                    Slot::Staged(receipt) => outcome.map(|()| receipt).map_err(Error::from),
-                    Slot::Ready(result) => result,
-                })
-                .collect();
+            let results = match outcome {
+                Ok(()) => results,
+                Err(error) => results.iter().map(|_| Err(Error::from(error))).collect(),
+            };
             let _ = reply.send(Answer::Done(Ok(results)));
         });
         if !accepted {
@@ -622,11 +649,13 @@ impl WalletActor {
                 rule_id: rule_id.clone(),
                 source: Source::Interval,
             };
-            let scope = self.wallet.id.as_str().to_owned();
+            // Kept apart from every client key (`keys::internal_idempotency`):
+            // a client cannot send this key first and so cancel the top-up.
             let check = KeyCheck {
-                record_key: keys::idempotency(&scope, &key),
-                fingerprint: idempotency::fingerprint(&scope, &command),
+                record_key: keys::internal_idempotency(&self.wallet.id, &key),
+                fingerprint: idempotency::fingerprint(self.wallet.id.as_str(), &command),
                 key,
+                legacy: None,
             };
             if self.lookup_key(&check)?.is_some() {
                 continue;

@@ -92,7 +92,7 @@ pub enum Target {
     /// A wallet by id; keys are scoped to it.
     Wallet(WalletId),
     /// A deposit-API user's default wallet (created on first use); keys are
-    /// scoped to the user.
+    /// scoped to that wallet, as if it had been named by id.
     User(String),
 }
 
@@ -503,7 +503,7 @@ impl Engine {
         command: Command,
         key: Option<String>,
     ) -> Result<Receipt, Error> {
-        let check = key.map(|key| key_check(id.as_str(), key, &command));
+        let check = key.map(|key| command_check(id.as_str(), key, &command));
         self.run(
             id,
             Job {
@@ -584,14 +584,19 @@ impl Engine {
         let targets = self.resolve_targets(&items).await;
         for (index, (item, target)) in items.into_iter().zip(targets).enumerate() {
             results.push(None);
-            let (wallet_id, scope) = match target {
+            let (wallet_id, legacy_scope) = match target {
                 Ok(target) => target,
                 Err(error) => {
                     results[index] = Some(Err(error));
                     continue;
                 }
             };
-            let check = item.key.map(|key| key_check(&scope, key, &item.command));
+            let mut check = item
+                .key
+                .map(|key| command_check(wallet_id.as_str(), key, &item.command));
+            if let (Some(check), Some(legacy_scope)) = (check.as_mut(), legacy_scope) {
+                check.legacy = Some(legacy_check(&legacy_scope, &check.key, &item.command));
+            }
             let job = Arc::new(Job {
                 command: item.command,
                 key: check,
@@ -628,10 +633,15 @@ impl Engine {
             .collect()
     }
 
-    /// The wallet and idempotency scope of each item. Deposit users without
-    /// a wallet get one, all in one durable write, unless their amount is
-    /// refused (a refused first deposit creates nothing).
-    async fn resolve_targets(&self, items: &[BatchItem]) -> Vec<Result<(WalletId, String), Error>> {
+    /// The wallet of each item (keys are scoped to it, whichever way it was
+    /// named) and, for items naming a user, the user scope that format-2
+    /// data kept their keys in. Deposit users without a wallet get one, all
+    /// in one durable write, unless their amount is refused (a refused first
+    /// deposit creates nothing).
+    async fn resolve_targets(
+        &self,
+        items: &[BatchItem],
+    ) -> Vec<Result<(WalletId, Option<String>), Error>> {
         let mut missing = std::collections::BTreeSet::new();
         let mut targets: Vec<Result<Option<WalletId>, Error>> = Vec::with_capacity(items.len());
         for item in items {
@@ -673,11 +683,11 @@ impl Engine {
                     },
                     (None, Target::Wallet(id)) => id.clone(),
                 };
-                let scope = match &item.target {
-                    Target::Wallet(id) => id.as_str().to_owned(),
-                    Target::User(user) => format!("user/{user}"),
+                let legacy_scope = match &item.target {
+                    Target::Wallet(_) => None,
+                    Target::User(user) => Some(legacy_user_scope(user)),
                 };
-                Ok((id, scope))
+                Ok((id, legacy_scope))
             })
             .collect()
     }
@@ -691,7 +701,8 @@ impl Engine {
     }
 
     /// Deposits `amount` of currency into `user`'s default wallet, creating
-    /// the wallet on the first deposit. Keys are scoped to the user.
+    /// the wallet on the first deposit. Keys are scoped to the wallet, so a
+    /// key means the same whether the deposit names the user or the wallet.
     pub async fn deposit(
         &self,
         user: &str,
@@ -712,8 +723,11 @@ impl Engine {
                 self.create_user_wallet(user).await?
             }
         };
-        let scope = format!("user/{user}");
-        let check = key.map(|key| key_check(&scope, key, &command));
+        let check = key.map(|key| {
+            let mut check = command_check(wallet_id.as_str(), key, &command);
+            check.legacy = Some(legacy_check(&legacy_user_scope(user), &check.key, &command));
+            check
+        });
         self.run(
             &wallet_id,
             Job {
@@ -1081,7 +1095,31 @@ fn key_check<T: Serialize>(scope: &str, key: String, request: &T) -> KeyCheck {
         record_key: keys::idempotency(scope, &key),
         fingerprint: idempotency::fingerprint(scope, request),
         key,
+        legacy: None,
     }
+}
+
+/// The key check of a wallet command. The fingerprint is of what the
+/// command means, not of how a route spelled it: metadata is a set of pairs,
+/// so it is fingerprinted in sorted order (a TOPUP keeps its array's order
+/// on one route, a batch item's object comes sorted on another).
+fn command_check(scope: &str, key: String, command: &Command) -> KeyCheck {
+    key_check(scope, key, &command.canonical())
+}
+
+/// Format 2 scoped deposit keys by user (`user/<user>`); records made then
+/// are still honoured for their TTL after an upgrade, so a webhook retried
+/// across the upgrade is still a replay.
+fn legacy_user_scope(user: &str) -> String {
+    format!("user/{user}")
+}
+
+/// The record key and fingerprint a format-2 server gave `key` in `scope`.
+fn legacy_check(scope: &str, key: &str, command: &Command) -> (Vec<u8>, idempotency::Fingerprint) {
+    (
+        keys::idempotency(scope, key),
+        idempotency::fingerprint(scope, command),
+    )
 }
 
 fn command_kind(command: &Command) -> &'static str {

@@ -1,5 +1,5 @@
 //! The deposit API of seed 000: a user's first deposit creates their wallet,
-//! amounts are currency strings, keys are per user.
+//! amounts are currency strings, keys are per user's wallet.
 
 use crate::common::{data_dir, Server};
 

@@ -1,5 +1,6 @@
 //! Idempotency keys: a replay returns the original response and changes
-//! nothing; reuse with another body is refused; keys are per wallet / user.
+//! nothing; reuse with another body is refused; keys are per wallet, and a
+//! key means one request whichever route carries it.
 
 use crate::common::{data_dir, Server};
 
@@ -138,4 +139,116 @@ fn wallet_creation_is_idempotent() {
     );
     let list = server.call("GET", "/v1/wallets?external_customer_id=cus_9", None, None);
     assert_eq!(list.body["data"].as_array().map(Vec::len), Some(1));
+}
+
+/// Issue 9, defect 9: a key means the same request whichever route carries
+/// it. A TOPUP's metadata in another order is the same top-up (the single
+/// route keeps request order, a batch item's object comes sorted), and a
+/// deposit named by user or by wallet id is one deposit of one wallet.
+#[test]
+fn one_key_means_one_request_across_routes() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let id = server.wallet("0", "0");
+    let single = server.call(
+        "POST",
+        &format!("/v1/wallets/{id}/wallet-transactions"),
+        Some(
+            r#"{"type":"TOPUP","paid_credits":"5","metadata":[{"key":"z","value":"1"},{"key":"a","value":"2"}]}"#,
+        ),
+        Some("topup-1"),
+    );
+    assert_eq!(single.status, 201, "{:?}", single.body);
+    let batch = server.call(
+        "POST",
+        "/v1/topups/batch",
+        Some(&format!(
+            r#"{{"items":[{{"wallet_id":"{id}","paid_credits":"5","idempotency_key":"topup-1","metadata":{{"a":"2","z":"1"}}}}]}}"#
+        )),
+        None,
+    );
+    assert_eq!(batch.status, 200, "{:?}", batch.body);
+    let result = &batch.body["data"][0];
+    assert_eq!(result["status"], 201, "{result:?}");
+    assert_eq!(result["replayed"], true);
+    assert_eq!(result["transaction"]["id"], single.body["id"]);
+
+    // A deposit by user, then the same key and amount by that user's
+    // wallet id: one deposit. Before the fix the second credited again.
+    let by_user = server.call(
+        "POST",
+        "/v1/user/balance/deposit",
+        Some(r#"{"user":"user_9","amount":"10"}"#),
+        Some("dep-1"),
+    );
+    assert_eq!(by_user.status, 201, "{:?}", by_user.body);
+    let wallet = by_user.body["wallet_id"].as_str().expect("wallet id");
+    let by_wallet = server.call(
+        "POST",
+        "/v1/deposits/batch",
+        Some(&format!(
+            r#"{{"items":[{{"wallet_id":"{wallet}","amount":"10","idempotency_key":"dep-1"}}]}}"#
+        )),
+        None,
+    );
+    let result = &by_wallet.body["data"][0];
+    assert_eq!(result["status"], 201, "{result:?}");
+    assert_eq!(result["replayed"], true);
+    assert_eq!(result["transaction"]["id"], by_user.body["id"]);
+    let balance = server.call("GET", "/v1/user/balance?user=user_9", None, None);
+    assert_eq!(balance.body["balance"], "10.00", "{:?}", balance.body);
+    server.assert_verified();
+}
+
+/// Issue 9, defect 5: the engine's own keys (interval top-ups) live where no
+/// client key can reach. A client that learns a rule's id and next due time
+/// and sends a debit with the key an older version used for that top-up
+/// neither cancels nor replays the top-up.
+#[test]
+fn a_client_key_cannot_preempt_an_interval_top_up() {
+    let dir = data_dir();
+    // Keys outlive the week, so the client's record is live at the due time.
+    let server = Server::start_manual(dir.path(), &[("TALLY_IDEMPOTENCY_TTL_HOURS", "720")]);
+    let wallet = server.create_wallet(&serde_json::json!({
+        "external_customer_id": "cus_keys", "currency": "USD", "rate_amount": "1",
+        "paid_credits": "10",
+        "recurring_transaction_rules": [{"method":"FIXED","trigger":"INTERVAL",
+            "interval":"weekly","paid_credits":"7"}],
+    }));
+    let id = wallet["id"].as_str().expect("id");
+    let rule = &wallet["recurring_transaction_rules"][0];
+    let rule_id = rule["id"].as_str().expect("rule id");
+    let due = rule["next_top_up_at"].as_str().expect("due");
+    let due_ms = time::OffsetDateTime::parse(due, &time::format_description::well_known::Rfc3339)
+        .expect("rfc 3339")
+        .unix_timestamp()
+        * 1000;
+    let key = format!("interval:{rule_id}:{due_ms}");
+    let debit = server.call(
+        "POST",
+        &format!("/v1/wallets/{id}/debits"),
+        Some(r#"{"credits":"1"}"#),
+        Some(&key),
+    );
+    assert_eq!(debit.status, 201, "{:?}", debit.body);
+    // The client's key is the client's: a replay of the debit.
+    let again = server.call(
+        "POST",
+        &format!("/v1/wallets/{id}/debits"),
+        Some(r#"{"credits":"1"}"#),
+        Some(&key),
+    );
+    assert!(again.replayed, "{:?}", again.body);
+    assert_eq!(again.body["id"], debit.body["id"]);
+    server.advance(7 * crate::common::DAY);
+    let ledger = server.ledger(id);
+    let topups: Vec<_> = ledger
+        .iter()
+        .filter(|entry| entry["source"] == "interval")
+        .collect();
+    assert_eq!(topups.len(), 1, "{ledger:?}");
+    assert_eq!(topups[0]["credits"], "7");
+    assert_eq!(topups[0]["idempotency_key"], key.as_str());
+    assert_eq!(server.get_wallet(id)["balance"]["total_credits"], "16");
+    server.assert_verified();
 }

@@ -1,7 +1,8 @@
 //! The deposit API of seed 000: `POST /v1/user/balance/deposit` credits a
 //! user's default wallet (created by the first deposit) with the credits the
 //! amount buys; `GET /v1/user/balance?user=` shows it. Idempotency keys are
-//! scoped to the user.
+//! scoped to the user's wallet (the same key through the batch route by
+//! `wallet_id` is the same deposit).
 
 use super::{created, idempotency_key};
 use crate::body::read_json;

@@ -200,9 +200,33 @@ pub mod keys {
         Some(u64::from_be_bytes(tail))
     }
 
-    /// Key of an idempotency record. The scope is a wallet id or `user/<id>`.
+    /// Key of an idempotency record of a client's key: scope ‖ 0x00 ‖ key.
+    /// The scope is a wallet id, or `wallets` for creation.
     pub fn idempotency(scope: &str, key: &str) -> Vec<u8> {
         joined(scope, key)
+    }
+
+    /// Separator of the engine's own keys (interval top-ups), in place of
+    /// the client's 0x00: wallet id ‖ 0x01 ‖ name. A client scope is always
+    /// followed by 0x00, so no client key, whatever its bytes, can name
+    /// (and so pre-empt or replay) an internal record.
+    const INTERNAL: u8 = 1;
+
+    /// Key of the record of one of the engine's own changes of `wallet`.
+    pub fn internal_idempotency(wallet: &WalletId, name: &str) -> Vec<u8> {
+        let mut key = Vec::with_capacity(WalletId::LEN + 1 + name.len());
+        key.extend_from_slice(wallet.as_str().as_bytes());
+        key.push(INTERNAL);
+        key.extend_from_slice(name.as_bytes());
+        key
+    }
+
+    /// The key part of an idempotency record's store key (client or internal).
+    pub fn idempotency_name(record_key: &[u8]) -> Option<&[u8]> {
+        record_key
+            .iter()
+            .position(|b| *b == 0 || *b == INTERNAL)
+            .map(|split| &record_key[split + 1..])
     }
 
     /// Customer index entry.
