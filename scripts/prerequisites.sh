@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks to build and run Tally:
 # libclang-dev (bindgen needs libclang and clang's own headers to generate the
-# bundled RocksDB's bindings), a C++ compiler, make, curl and python3.
+# bundled RocksDB's bindings), a C++ compiler, make, curl, python3 and kill.
 # Idempotent: does nothing when everything is present.
 #
 # Every check tests the exact file or command that the build uses. In
@@ -39,6 +39,8 @@ command -v g++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || missing+=(make)
 command -v curl >/dev/null || missing+=(curl)
 command -v python3 >/dev/null || missing+=(python3)
+# The end-to-end tests send SIGTERM with kill(1), from procps.
+command -v kill >/dev/null || missing+=(procps)
 
 if ((${#missing[@]})); then
   echo "prerequisites: installing ${missing[*]} with apt-get" >&2
