@@ -55,7 +55,19 @@ enum Command {
         quiet: bool,
     },
     /// Serve the HTTP API (the default).
-    Serve,
+    Serve {
+        /// Upgrade a data folder of an older format before serving (the
+        /// same as `tally migrate`; also `allow_migrate = true` in config).
+        #[arg(long)]
+        allow_migrate: bool,
+    },
+    /// Rewrite a data folder of format 2 into this build's format 3, keeping
+    /// the old folder as DIR.format2-backup. The server must be stopped.
+    Migrate {
+        /// The data folder (default: the configured data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Create, list or revoke API keys, on a running server (--url and an
     /// admin --key) or in a data folder no server has open.
     Keys {
@@ -91,8 +103,11 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     fail_stop_on_panic();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
+    match cli.command.unwrap_or(Command::Serve {
+        allow_migrate: false,
+    }) {
+        Command::Serve { allow_migrate } => {
+            upgrade_if_allowed(&settings.data_dir, allow_migrate || settings.allow_migrate)?;
             let listener = api::server::bind(&settings)?;
             actix_web::rt::System::new().block_on(api::server::run(settings, listener))?;
         }
@@ -150,6 +165,10 @@ fn main() -> anyhow::Result<()> {
                 api::keys::run_local(command, config)?;
             }
         },
+        Command::Migrate { data_dir } => {
+            let data_dir = data_dir.unwrap_or(settings.data_dir);
+            migrate(&data_dir)?;
+        }
         Command::Verify { data_dir } => {
             let data_dir = data_dir.unwrap_or(settings.data_dir);
             let report = engine::Engine::verify_data_dir(&data_dir).with_context(|| {
@@ -178,6 +197,52 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Refuses to serve a data folder of an older format unless allowed to
+/// upgrade it, with a message that says how.
+fn upgrade_if_allowed(data_dir: &std::path::Path, allowed: bool) -> anyhow::Result<()> {
+    let found = engine::store::rocks::RocksStore::format_version(data_dir).with_context(|| {
+        format!(
+            "reading {} (is another server running on it?)",
+            data_dir.display()
+        )
+    })?;
+    let current = u32::from(engine::store::codec::FORMAT_VERSION);
+    match found {
+        Some(version) if version == engine::migrate::FROM_VERSION && allowed => migrate(data_dir),
+        Some(version) if version == engine::migrate::FROM_VERSION => anyhow::bail!(
+            "{} holds data in format {version}; this build uses format {current}. Back it up, then \
+             run `tally migrate --data-dir {}` (or start with --allow-migrate, or set \
+             allow_migrate = true); the old folder is kept as {}.format2-backup",
+            data_dir.display(),
+            data_dir.display(),
+            data_dir.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Runs the format migration on `data_dir` and says what it did.
+fn migrate(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let report = engine::migrate::migrate(data_dir)
+        .with_context(|| format!("migrating {}", data_dir.display()))?;
+    let records: Vec<String> = report
+        .records
+        .iter()
+        .map(|(cf, count)| format!("{cf} {count}"))
+        .collect();
+    println!(
+        "migrated {} to format {}: {}; {} interval keys made internal, {} user deposit keys moved to their wallets ({} dropped as duplicates); format-2 copy kept in {}",
+        data_dir.display(),
+        engine::store::codec::FORMAT_VERSION,
+        records.join(", "),
+        report.internal_keys,
+        report.user_keys,
+        report.user_keys_dropped,
+        report.backup.display()
+    );
     Ok(())
 }
 

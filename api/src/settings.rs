@@ -70,6 +70,7 @@ pub struct Webhooks {
 pub struct Settings {
     pub listen: String,
     pub data_dir: PathBuf,
+    pub allow_migrate: bool,
     pub api_key: String,
     pub shards: usize,
     pub http_workers: usize,
@@ -244,6 +245,7 @@ impl Settings {
         let Settings {
             listen: _,
             data_dir,
+            allow_migrate: _,
             api_key: _,
             shards,
             http_workers: _,

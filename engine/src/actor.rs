@@ -82,9 +82,6 @@ pub(crate) struct KeyCheck {
     pub(crate) record_key: Vec<u8>,
     /// Fingerprint of the request.
     pub(crate) fingerprint: Fingerprint,
-    /// Where and how a format-2 server recorded the same key (deposits by
-    /// user), looked up when the record is not found under `record_key`.
-    pub(crate) legacy: Option<(Vec<u8>, Fingerprint)>,
 }
 
 /// A command and its key. Shared (`Arc`) so that a caller can resend it to a
@@ -170,15 +167,29 @@ pub(crate) struct WalletActor {
     durable_seq: Arc<AtomicU64>,
     recent: HashMap<Vec<u8>, RecentKey>,
     recent_order: VecDeque<(Vec<u8>, u64)>,
+    /// Sequence number of the stored checkpoint of the wallet's state (at
+    /// most: see [`WalletActor::rollback`]).
+    checkpoint_seq: u64,
     last_used: Instant,
     retired: bool,
 }
 
+/// A wallet's state is stored (checkpointed) at least once every this many
+/// ledger entries. Between checkpoints a change writes only its entry (and
+/// idempotency record): the state is the checkpoint plus the entries after
+/// it, replayed on load, so at most this many.
+pub(crate) const CHECKPOINT_EVERY: u64 = 128;
+
 impl WalletActor {
-    /// An actor for `wallet`, loaded from disk at `epoch`.
-    pub(crate) fn new(wallet: Wallet, epoch: u64, shared: Arc<Shared>, registry: Registry) -> Self {
+    /// An actor for `loaded`, read from disk at `epoch`.
+    pub(crate) fn new(loaded: Loaded, epoch: u64, shared: Arc<Shared>, registry: Registry) -> Self {
+        let Loaded {
+            wallet,
+            checkpoint_seq,
+        } = loaded;
         let durable_seq = Arc::new(AtomicU64::new(wallet.seq));
         WalletActor {
+            checkpoint_seq,
             wallet,
             shared,
             registry,
@@ -200,11 +211,14 @@ impl WalletActor {
         }
         // Every request stamped with the old epoch will be aborted, and the
         // failing write has finished, so disk now holds this wallet's truth.
-        let wallet = load_wallet(self.shared.store.as_ref(), &self.wallet.id)?
-            .ok_or(Error::WalletNotFound)?;
+        let Loaded {
+            wallet,
+            checkpoint_seq,
+        } = load(self.shared.store.as_ref(), &self.wallet.id)?.ok_or(Error::WalletNotFound)?;
         tracing::warn!(wallet = %wallet.id, seq = wallet.seq, "wallet reloaded after a failed commit");
         self.durable_seq.store(wallet.seq, Ordering::Release);
         self.wallet = wallet;
+        self.checkpoint_seq = checkpoint_seq;
         self.recent.clear();
         self.recent_order.clear();
         self.epoch = epoch;
@@ -219,21 +233,7 @@ impl WalletActor {
             }
             return Ok(Some((recent.fingerprint, Arc::clone(&recent.entry))));
         }
-        if let Some(found) = self.read_record(&check.record_key)? {
-            return Ok(Some(found));
-        }
-        let Some((record_key, legacy_fingerprint)) = &check.legacy else {
-            return Ok(None);
-        };
-        // A legacy record matches when it fingerprints the same request the
-        // legacy way; it is then reported under the current fingerprint.
-        Ok(self.read_record(record_key)?.map(|(fingerprint, entry)| {
-            if fingerprint == *legacy_fingerprint {
-                (check.fingerprint, entry)
-            } else {
-                (fingerprint, entry)
-            }
-        }))
+        self.read_record(&check.record_key)
     }
 
     /// A live record of this wallet and its entry, from disk.
@@ -483,10 +483,16 @@ impl WalletActor {
     }
 
     /// Closes a turn: moves the wallet's schedule entry if its next wake
-    /// changed, and writes the wallet state once.
-    fn finish(&mut self, ops: &mut Vec<WriteOp>) {
+    /// changed, and checkpoints the wallet's state when the turn changed
+    /// something its ledger entries do not carry (`stateful`: a timer turn
+    /// moves rule schedules and notice flags; a new wake time), or when
+    /// [`CHECKPOINT_EVERY`] entries have passed since the last checkpoint.
+    /// Otherwise the turn writes only its entries: one memtable insert per
+    /// change instead of two, and no state bytes in the WAL.
+    fn finish(&mut self, ops: &mut Vec<WriteOp>, stateful: bool) {
         let wake = self.wallet.next_wake(self.shared.notice_lead_ms);
-        if wake != self.wallet.wake_at_ms {
+        let wake_moved = wake != self.wallet.wake_at_ms;
+        if wake_moved {
             if let Some(old) = self.wallet.wake_at_ms {
                 ops.push(WriteOp::Delete {
                     cf: Cf::Schedule,
@@ -502,11 +508,15 @@ impl WalletActor {
             }
             self.wallet.wake_at_ms = wake;
         }
-        ops.push(WriteOp::Put {
-            cf: Cf::Wallets,
-            key: self.wallet.id.as_str().as_bytes().to_vec(),
-            value: codec::encode(&self.wallet),
-        });
+        let due = self.wallet.seq >= self.checkpoint_seq.saturating_add(CHECKPOINT_EVERY);
+        if stateful || wake_moved || due {
+            ops.push(WriteOp::Put {
+                cf: Cf::Wallets,
+                key: keys::wallet(&self.wallet.id),
+                value: codec::encode(&self.wallet),
+            });
+            self.checkpoint_seq = self.wallet.seq;
+        }
     }
 
     /// Queues `ops` (entries up to `last_seq`); `done` runs after the sync.
@@ -534,9 +544,13 @@ impl WalletActor {
         })
     }
 
-    /// Undoes a turn the commit queue refused.
+    /// Undoes a turn the commit queue refused. A checkpoint the turn meant
+    /// to write was not written: the stored one is at or before `before`
+    /// (how far before only disk knows, and it needs not be exact: the next
+    /// checkpoint is merely a little late).
     fn rollback(&mut self, before: Wallet) {
         let seq = before.seq;
+        self.checkpoint_seq = self.checkpoint_seq.min(seq);
         self.wallet = before;
         self.recent.retain(|_, recent| recent.entry.seq <= seq);
     }
@@ -546,7 +560,10 @@ impl WalletActor {
         let before = self.wallet.clone();
         let mut ops = Vec::with_capacity(4);
         self.stage(job.key.as_ref(), &entry, &mut ops);
-        self.finish(&mut ops);
+        // A PUT's terms travel in its UPDATE entry, yet a whole new terms
+        // record is checkpointed now rather than replayed later.
+        let stateful = matches!(job.command, Command::Configure(_));
+        self.finish(&mut ops, stateful);
         let receipt = self.receipt(Arc::clone(&entry), false);
         let accepted = self.submit(ops, self.wallet.seq, move |outcome| {
             let _ = reply.send(Answer::Done(outcome.map(|()| receipt).map_err(Error::from)));
@@ -584,7 +601,7 @@ impl WalletActor {
             self.reply_in_order(reply, Ok(results));
             return;
         }
-        self.finish(&mut ops);
+        self.finish(&mut ops, false);
         let last_seq = self.wallet.seq;
         let accepted = self.submit(ops, last_seq, move |outcome| {
             let results = match outcome {
@@ -655,7 +672,6 @@ impl WalletActor {
                 record_key: keys::internal_idempotency(&self.wallet.id, &key),
                 fingerprint: idempotency::fingerprint(self.wallet.id.as_str(), &command),
                 key,
-                legacy: None,
             };
             if self.lookup_key(&check)?.is_some() {
                 continue;
@@ -712,7 +728,7 @@ impl WalletActor {
             let _ = reply.send(Answer::Done(Err(error)));
             return;
         }
-        self.finish(&mut ops);
+        self.finish(&mut ops, true);
         // The key that woke us may be stale: the wallet's wake moved since.
         if self.wallet.wake_at_ms != Some(due_ms) {
             ops.push(WriteOp::Delete {
@@ -822,11 +838,65 @@ impl Handler<Inspect> for WalletActor {
     }
 }
 
+/// A wallet as read from disk: its stored checkpoint with the ledger
+/// entries after it replayed, and the sequence number of that checkpoint.
+pub(crate) struct Loaded {
+    pub(crate) wallet: Wallet,
+    pub(crate) checkpoint_seq: u64,
+}
+
+/// Reads a wallet's durable state (see [`Loaded`]).
+pub(crate) fn load(store: &dyn Store, id: &WalletId) -> Result<Option<Loaded>, Error> {
+    let Some(bytes) = store.get(Cf::Wallets, &keys::wallet(id))? else {
+        return Ok(None);
+    };
+    let checkpoint: Wallet = codec::decode(Cf::Wallets.name(), &bytes)?;
+    let checkpoint_seq = checkpoint.seq;
+    Ok(Some(Loaded {
+        wallet: replay_tail(store, checkpoint)?,
+        checkpoint_seq,
+    }))
+}
+
 /// Reads a wallet's durable state.
 pub(crate) fn load_wallet(store: &dyn Store, id: &WalletId) -> Result<Option<Wallet>, Error> {
-    match store.get(Cf::Wallets, id.as_str().as_bytes())? {
-        Some(bytes) => Ok(Some(codec::decode(Cf::Wallets.name(), &bytes)?)),
-        None => Ok(None),
+    Ok(load(store, id)?.map(|loaded| loaded.wallet))
+}
+
+/// Brings a stored checkpoint up to date: applies the ledger entries after
+/// its sequence number, in order.
+pub(crate) fn replay_tail(store: &dyn Store, checkpoint: Wallet) -> Result<Wallet, Error> {
+    let mut wallet = checkpoint;
+    let prefix = keys::ledger_prefix(&wallet.id);
+    loop {
+        let after = keys::ledger(&wallet.id, wallet.seq);
+        let pairs = store.scan(crate::store::Scan {
+            cf: Cf::Ledger,
+            prefix: &prefix,
+            start_exclusive: Some(&after),
+            direction: crate::store::Direction::Forward,
+            limit: CHECKPOINT_EVERY as usize,
+        })?;
+        let Some(last) = pairs.len().checked_sub(1) else {
+            return Ok(wallet);
+        };
+        for (_, value) in &pairs {
+            let entry: Entry = codec::decode(Cf::Ledger.name(), value)?;
+            if entry.seq != wallet.seq + 1 {
+                return Err(crate::store::StoreError::Corrupt {
+                    cf: "ledger",
+                    reason: format!(
+                        "wallet {} has entry #{} after #{}",
+                        wallet.id, entry.seq, wallet.seq
+                    ),
+                }
+                .into());
+            }
+            wallet.advance(&entry);
+        }
+        if last + 1 < CHECKPOINT_EVERY as usize {
+            return Ok(wallet);
+        }
     }
 }
 

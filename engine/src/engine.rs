@@ -4,8 +4,8 @@
 //! or a read of durable state.
 
 use crate::actor::{
-    load_entry, load_wallet, Answer, BatchResults, Execute, ExecuteBatch, Inspect, Job, KeyCheck,
-    Receipt, Shared, Tick, WalletActor,
+    load_entry, load_wallet, replay_tail, Answer, BatchResults, Execute, ExecuteBatch, Inspect,
+    Job, KeyCheck, Receipt, Shared, Tick, WalletActor,
 };
 use crate::clock::Clock;
 use crate::commit::{CommitConfig, CommitRequest, CommitWriter, Durability};
@@ -23,7 +23,6 @@ use crate::wallet::{
 };
 use actix::dev::SendError;
 use rust_decimal::Decimal;
-use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -177,8 +176,8 @@ pub struct TimerPass {
 /// The wallet id a list cursor key names.
 fn keys_wallet(cf: Cf, key: &[u8]) -> Option<WalletId> {
     match cf {
-        Cf::Customers => keys::customer_wallet(key),
-        _ => WalletId::parse(std::str::from_utf8(key).ok()?),
+        Cf::Customers => keys::customer_parts(key).map(|(_, id)| id),
+        _ => keys::wallet_id(key),
     }
 }
 
@@ -326,7 +325,11 @@ impl Engine {
         spec: NewWallet,
         key: Option<String>,
     ) -> Result<Created, Error> {
-        let check = key.map(|key| key_check(WALLET_CREATION_SCOPE, key, &spec));
+        let check = key.map(|key| KeyCheck {
+            record_key: keys::creation_idempotency(&key),
+            fingerprint: idempotency::fingerprint(WALLET_CREATION_SCOPE, &spec),
+            key,
+        });
         let _guard = match &check {
             Some(check) => Some(self.creation_lock(&check.record_key).lock().await),
             None => None,
@@ -387,7 +390,7 @@ impl Engine {
         let mut ops = vec![
             WriteOp::Put {
                 cf: Cf::Wallets,
-                key: wallet.id.as_str().as_bytes().to_vec(),
+                key: keys::wallet(&wallet.id),
                 value: codec::encode(&wallet),
             },
             WriteOp::Put {
@@ -503,7 +506,7 @@ impl Engine {
         command: Command,
         key: Option<String>,
     ) -> Result<Receipt, Error> {
-        let check = key.map(|key| command_check(id.as_str(), key, &command));
+        let check = key.map(|key| command_check(id, key, &command));
         self.run(
             id,
             Job {
@@ -584,19 +587,16 @@ impl Engine {
         let targets = self.resolve_targets(&items).await;
         for (index, (item, target)) in items.into_iter().zip(targets).enumerate() {
             results.push(None);
-            let (wallet_id, legacy_scope) = match target {
+            let wallet_id = match target {
                 Ok(target) => target,
                 Err(error) => {
                     results[index] = Some(Err(error));
                     continue;
                 }
             };
-            let mut check = item
+            let check = item
                 .key
-                .map(|key| command_check(wallet_id.as_str(), key, &item.command));
-            if let (Some(check), Some(legacy_scope)) = (check.as_mut(), legacy_scope) {
-                check.legacy = Some(legacy_check(&legacy_scope, &check.key, &item.command));
-            }
+                .map(|key| command_check(&wallet_id, key, &item.command));
             let job = Arc::new(Job {
                 command: item.command,
                 key: check,
@@ -634,14 +634,10 @@ impl Engine {
     }
 
     /// The wallet of each item (keys are scoped to it, whichever way it was
-    /// named) and, for items naming a user, the user scope that format-2
-    /// data kept their keys in. Deposit users without a wallet get one, all
-    /// in one durable write, unless their amount is refused (a refused first
-    /// deposit creates nothing).
-    async fn resolve_targets(
-        &self,
-        items: &[BatchItem],
-    ) -> Vec<Result<(WalletId, Option<String>), Error>> {
+    /// named). Deposit users without a wallet get one, all in one durable
+    /// write, unless their amount is refused (a refused first deposit
+    /// creates nothing).
+    async fn resolve_targets(&self, items: &[BatchItem]) -> Vec<Result<WalletId, Error>> {
         let mut missing = std::collections::BTreeSet::new();
         let mut targets: Vec<Result<Option<WalletId>, Error>> = Vec::with_capacity(items.len());
         for item in items {
@@ -683,11 +679,7 @@ impl Engine {
                     },
                     (None, Target::Wallet(id)) => id.clone(),
                 };
-                let legacy_scope = match &item.target {
-                    Target::Wallet(_) => None,
-                    Target::User(user) => Some(legacy_user_scope(user)),
-                };
-                Ok((id, legacy_scope))
+                Ok(id)
             })
             .collect()
     }
@@ -723,11 +715,7 @@ impl Engine {
                 self.create_user_wallet(user).await?
             }
         };
-        let check = key.map(|key| {
-            let mut check = command_check(wallet_id.as_str(), key, &command);
-            check.legacy = Some(legacy_check(&legacy_user_scope(user), &check.key, &command));
-            check
-        });
+        let check = key.map(|key| command_check(&wallet_id, key, &command));
         self.run(
             &wallet_id,
             Job {
@@ -864,22 +852,19 @@ impl Engine {
                 keys::customer_prefix(customer),
                 after.map(|id| keys::customer(customer, id)),
             ),
-            None => (
-                Cf::Wallets,
-                Vec::new(),
-                after.map(|id| id.as_str().as_bytes().to_vec()),
-            ),
+            None => (Cf::Wallets, Vec::new(), after.map(keys::wallet)),
         };
         let (wallets, last) = self.scan_page(cf, &prefix, start, limit, |key, value| {
             let wallet: Wallet = match cf {
                 Cf::Customers => {
-                    let id = keys::customer_wallet(key).ok_or_else(|| StoreError::Corrupt {
+                    let (_, id) = keys::customer_parts(key).ok_or_else(|| StoreError::Corrupt {
                         cf: "customers",
                         reason: "index key without wallet id".into(),
                     })?;
                     load_wallet(store, &id)?.ok_or(Error::WalletNotFound)?
                 }
-                _ => codec::decode(Cf::Wallets.name(), value)?,
+                // The stored state is a checkpoint: bring it up to date.
+                _ => replay_tail(store, codec::decode(Cf::Wallets.name(), value)?)?,
             };
             Ok(filter.accepts(&wallet).then_some(wallet))
         })?;
@@ -1090,36 +1075,19 @@ impl Engine {
     }
 }
 
-fn key_check<T: Serialize>(scope: &str, key: String, request: &T) -> KeyCheck {
+/// The key check of a wallet command: the record lives in the wallet's
+/// client key space, and the fingerprint is of what the command means, not
+/// of how a route spelled it: metadata is a set of pairs, so it is
+/// fingerprinted in sorted order (a TOPUP keeps its array's order on one
+/// route, a batch item's object comes sorted on another). The scope inside
+/// the fingerprint is the wallet id's text, as in format 2, so records
+/// migrated from it keep matching.
+fn command_check(wallet: &WalletId, key: String, command: &Command) -> KeyCheck {
     KeyCheck {
-        record_key: keys::idempotency(scope, &key),
-        fingerprint: idempotency::fingerprint(scope, request),
+        record_key: keys::idempotency(wallet, &key),
+        fingerprint: idempotency::fingerprint(wallet.as_str(), &command.canonical()),
         key,
-        legacy: None,
     }
-}
-
-/// The key check of a wallet command. The fingerprint is of what the
-/// command means, not of how a route spelled it: metadata is a set of pairs,
-/// so it is fingerprinted in sorted order (a TOPUP keeps its array's order
-/// on one route, a batch item's object comes sorted on another).
-fn command_check(scope: &str, key: String, command: &Command) -> KeyCheck {
-    key_check(scope, key, &command.canonical())
-}
-
-/// Format 2 scoped deposit keys by user (`user/<user>`); records made then
-/// are still honoured for their TTL after an upgrade, so a webhook retried
-/// across the upgrade is still a replay.
-fn legacy_user_scope(user: &str) -> String {
-    format!("user/{user}")
-}
-
-/// The record key and fingerprint a format-2 server gave `key` in `scope`.
-fn legacy_check(scope: &str, key: &str, command: &Command) -> (Vec<u8>, idempotency::Fingerprint) {
-    (
-        keys::idempotency(scope, key),
-        idempotency::fingerprint(scope, command),
-    )
 }
 
 fn command_kind(command: &Command) -> &'static str {

@@ -23,10 +23,20 @@ pub const KEY_LEN_MAX: usize = 255;
 /// SHA-256 of the canonical (bincode) form of a request.
 pub type Fingerprint = [u8; 32];
 
-/// Fingerprint of `request` within `scope`.
+/// The leading byte of every fingerprinted form. Fixed: it is no storage
+/// format version (format 2 happened to hash its own version byte first), so
+/// records keep matching across data format upgrades.
+const FINGERPRINT_FORM: u8 = 2;
+
+/// Fingerprint of `request` within `scope`: SHA-256 of a fixed form byte and
+/// the bincode form of (scope, request).
 pub fn fingerprint<T: Serialize>(scope: &str, request: &T) -> Fingerprint {
-    let bytes = crate::store::codec::encode(&(scope, request));
-    Sha256::digest(bytes).into()
+    let mut hasher = Sha256::new();
+    hasher.update([FINGERPRINT_FORM]);
+    let encoded = crate::store::codec::encode(&(scope, request));
+    // `encode` starts with the storage format's version byte: skip it.
+    hasher.update(encoded.get(1..).unwrap_or_default());
+    hasher.finalize().into()
 }
 
 /// What a key did: the entry it produced.

@@ -40,6 +40,22 @@ macro_rules! prefixed_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// The ULID's 16 bytes: the id's form inside storage keys
+            /// (format 3), half the width of the text and cheaper to compare.
+            pub fn to_bytes(&self) -> [u8; 16] {
+                // `parse` and `generate` only ever hold a valid ULID.
+                self.0
+                    .get($prefix.len()..)
+                    .and_then(|text| ulid::Ulid::from_string(text).ok())
+                    .map(|ulid| ulid.to_bytes())
+                    .unwrap_or([0; 16])
+            }
+
+            /// The id whose ULID is `bytes`.
+            pub fn from_bytes(bytes: [u8; 16]) -> $name {
+                $name(format!("{}{}", $prefix, ulid::Ulid::from_bytes(bytes)))
+            }
         }
 
         impl fmt::Display for $name {
@@ -95,6 +111,16 @@ fn rand_bits() -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_round_trip_through_their_bytes() {
+        let id = WalletId::generate(1_700_000_000_000);
+        let bytes = id.to_bytes();
+        assert_eq!(WalletId::from_bytes(bytes), id);
+        // The bytes sort like the ids: by creation time first.
+        let later = WalletId::generate(1_700_000_000_001);
+        assert!(later.to_bytes() > bytes);
+    }
 
     #[test]
     fn ids_round_trip_and_reject_other_shapes() {

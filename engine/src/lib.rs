@@ -20,6 +20,8 @@ pub mod idempotency;
 pub mod ids;
 pub mod lots;
 pub mod metrics;
+#[cfg(feature = "rocks")]
+pub mod migrate;
 pub mod money;
 #[cfg(feature = "rocks")]
 mod router;

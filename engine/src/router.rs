@@ -8,7 +8,7 @@
 //! can never have two actors, or an actor with state older than disk.
 // #[PerformanceCriticalPath]
 
-use crate::actor::{load_wallet, Registry, Shared, WalletActor};
+use crate::actor::{load, Loaded, Registry, Shared, WalletActor};
 use crate::error::Error;
 use crate::ids::WalletId;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle};
@@ -77,10 +77,10 @@ impl Router {
         // Read the epoch before the state: if a write fails in between, the
         // actor starts with an old epoch and reloads on its first message.
         let epoch = self.shared.commit.epoch();
-        let Some(wallet) = load_wallet(self.shared.store.as_ref(), id)? else {
+        let Some(loaded) = load(self.shared.store.as_ref(), id)? else {
             return Ok(None);
         };
-        let addr = self.spawn(&shard.handle, wallet, epoch, Arc::clone(&shard.registry));
+        let addr = self.spawn(&shard.handle, loaded, epoch, Arc::clone(&shard.registry));
         registry.insert(id.clone(), addr.clone());
         Ok(Some(addr))
     }
@@ -88,14 +88,14 @@ impl Router {
     fn spawn(
         &self,
         arbiter: &ArbiterHandle,
-        wallet: crate::wallet::Wallet,
+        loaded: Loaded,
         epoch: u64,
         registry: Registry,
     ) -> Addr<WalletActor> {
         let shared = Arc::clone(&self.shared);
         WalletActor::start_in_arbiter(arbiter, move |ctx| {
             ctx.set_mailbox_capacity(shared.mailbox_capacity);
-            WalletActor::new(wallet, epoch, shared, registry)
+            WalletActor::new(loaded, epoch, shared, registry)
         })
     }
 

@@ -4,11 +4,11 @@
 //! (`tally verify`) and on a live server (`GET /v1/admin/verify`) alike.
 //!
 //! Checks, per wallet: entries are seq 1..=n with no gap and belong to it;
-//! each entry's `before + delta == after`; no balance below zero; the wallet's
-//! stored balances and sequence equal the last entry's; each entry's lot
-//! changes sum to its delta and touch only open lots; the stored open lots
-//! equal those the ledger leaves; a wallet due for a wake-up has its
-//! schedule entry. Per idempotency
+//! each entry's `before + delta == after`; no balance below zero; the stored
+//! wallet (a checkpoint, see `actor::CHECKPOINT_EVERY`) is at or before the
+//! last entry, and its balances and open lots equal what the ledger leaves at
+//! its sequence number; each entry's lot changes sum to its delta and touch
+//! only open lots; a wallet due for a wake-up has its schedule entry. Per idempotency
 //! record: its entry exists and carries the record's key. Per index entry:
 //! the wallet exists and belongs to that customer (or user).
 
@@ -74,9 +74,12 @@ impl Report {
 /// Verifies everything readable through `view`.
 pub fn verify(view: &dyn ReadView) -> Result<Report, StoreError> {
     let mut report = Report::default();
-    each_pair(view, Cf::Wallets, &mut |_, value| {
+    each_pair(view, Cf::Wallets, &mut |key, value| {
         let wallet: Wallet = codec::decode(Cf::Wallets.name(), value)?;
         report.wallets += 1;
+        if key != keys::wallet(&wallet.id).as_slice() {
+            report.mismatch(Some(&wallet.id), "stored under another wallet's key".into());
+        }
         verify_wallet(view, &wallet, &mut report)
     })?;
     each_pair(view, Cf::Idempotency, &mut |key, value| {
@@ -132,13 +135,13 @@ fn each_pair(view: &dyn ReadView, cf: Cf, visit: &mut Visit<'_>) -> Result<(), S
 }
 
 fn load(view: &dyn ReadView, id: &WalletId) -> Result<Option<Wallet>, StoreError> {
-    match view.get(Cf::Wallets, id.as_str().as_bytes())? {
+    match view.get(Cf::Wallets, &keys::wallet(id))? {
         Some(bytes) => Ok(Some(codec::decode(Cf::Wallets.name(), &bytes)?)),
         None => Ok(None),
     }
 }
 
-/// Replays one wallet's ledger and compares it with the stored wallet.
+/// Replays one wallet's ledger and compares it with the stored checkpoint.
 fn verify_wallet(
     view: &dyn ReadView,
     wallet: &Wallet,
@@ -150,6 +153,8 @@ fn verify_wallet(
     let mut open_lots: Vec<Lot> = Vec::new();
     let mut expected_seq = 1u64;
     let mut last: Option<Vec<u8>> = None;
+    // What the ledger leaves at the checkpoint's sequence number.
+    let mut at_checkpoint: Option<(Balance, Vec<Lot>)> = None;
     loop {
         let page = view.scan(Scan {
             cf: Cf::Ledger,
@@ -185,18 +190,22 @@ fn verify_wallet(
             expected_seq = entry.seq + 1;
             balance = check_entry(id, balance, &entry, wallet.rate_amount.to_decimal(), report);
             check_lots(id, &mut open_lots, &entry, report);
+            if entry.seq == wallet.seq {
+                at_checkpoint = Some((balance, open_lots.clone()));
+            }
         }
     }
     let entries = expected_seq - 1;
-    if wallet.seq != entries {
+    let Some((balance, open_lots)) = at_checkpoint else {
         report.mismatch(
             Some(id),
             format!(
-                "wallet sequence is {} but the ledger has {entries} entries",
+                "the stored wallet is at sequence {} but the ledger has {entries} entries",
                 wallet.seq
             ),
         );
-    }
+        return Ok(());
+    };
     let shape = |lots: &[Lot]| -> Vec<(u64, CreditKind, String, Option<i64>)> {
         lots.iter()
             .map(|lot| {
@@ -213,9 +222,10 @@ fn verify_wallet(
         report.mismatch(
             Some(id),
             format!(
-                "stored open lots {:?} differ from the ledger's {:?}",
+                "stored open lots {:?} differ from the ledger's {:?} at #{}",
                 shape(&wallet.lots),
-                shape(&open_lots)
+                shape(&open_lots),
+                wallet.seq
             ),
         );
     }
@@ -231,8 +241,8 @@ fn verify_wallet(
         report.mismatch(
             Some(id),
             format!(
-                "stored balance paid {} granted {} but the ledger sums to paid {} granted {}",
-                wallet.balance.paid, wallet.balance.granted, balance.paid, balance.granted
+                "stored balance paid {} granted {} but the ledger sums to paid {} granted {} at #{}",
+                wallet.balance.paid, wallet.balance.granted, balance.paid, balance.granted, wallet.seq
             ),
         );
     }
@@ -355,15 +365,10 @@ fn verify_customer_index(
     key: &[u8],
     report: &mut Report,
 ) -> Result<(), StoreError> {
-    let Some(id) = keys::customer_wallet(key) else {
+    let Some((customer, id)) = keys::customer_parts(key) else {
         report.mismatch(None, "customer index entry without a wallet id".into());
         return Ok(());
     };
-    let customer = key
-        .iter()
-        .position(|b| *b == 0)
-        .map(|split| &key[..split])
-        .unwrap_or_default();
     match load(view, &id)? {
         Some(wallet) if wallet.external_customer_id.as_bytes() == customer => {}
         Some(_) => report.mismatch(Some(&id), "customer index names another customer".into()),

@@ -253,20 +253,24 @@ async fn verify_finds_a_balance_that_disagrees_with_its_ledger() {
         (1, 2, 1, 1)
     );
 
-    // Corrupt the stored wallet behind the engine's back: 1 credit too many.
+    // Corrupt the stored wallet behind the engine's back. It is the
+    // checkpoint of the opening (a debit writes only its entry): 10 paid
+    // there, stored as 8.5.
     let store = inner_slot.lock().expect("slot").clone().expect("store");
+    let key = engine::store::keys::wallet(&id);
     let mut wallet: engine::Wallet = engine::store::codec::decode(
         "wallets",
         &store
-            .get(engine::store::Cf::Wallets, id.as_str().as_bytes())
+            .get(engine::store::Cf::Wallets, &key)
             .expect("get")
             .expect("present"),
     )
     .expect("decodes");
+    assert_eq!(wallet.seq, 1);
     wallet.balance.paid = credits("8.5");
     let op = WriteOp::Put {
         cf: engine::store::Cf::Wallets,
-        key: id.as_str().as_bytes().to_vec(),
+        key,
         value: engine::store::codec::encode(&wallet),
     };
     store
@@ -277,9 +281,65 @@ async fn verify_finds_a_balance_that_disagrees_with_its_ledger() {
     let mismatch = &report.mismatches[0];
     assert_eq!(mismatch.wallet.as_ref(), Some(&id));
     assert!(
-        mismatch.detail.contains("8.5") && mismatch.detail.contains("7.5"),
+        mismatch.detail.contains("paid 8.5") && mismatch.detail.contains("paid 10 "),
         "{}",
         mismatch.detail
     );
+    engine.shutdown();
+}
+
+/// Format 3 stores a wallet's state as a checkpoint at most every 128
+/// entries; a plain debit writes only its entry. Loading replays the entries
+/// after the checkpoint, so a restart shows exactly the durable state, and
+/// verify accepts a checkpoint behind the ledger.
+#[actix_rt::test]
+async fn wallet_state_is_a_checkpoint_plus_the_entries_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let id = {
+        let registry = prometheus::Registry::new();
+        let engine = Engine::open(config(dir.path()), clock.clone(), &registry).expect("opens");
+        let id = new_wallet(&engine, "1000").await;
+        for _ in 0..300 {
+            engine.execute(&id, debit("1"), None).await.expect("debit");
+        }
+        let report = engine.verify().expect("verifies");
+        assert!(report.is_clean(), "{:?}", report.mismatches);
+        engine.shutdown();
+        id
+    };
+    let store = engine::store::rocks::RocksStore::open(
+        dir.path(),
+        engine::store::rocks::RocksOptions::with_expiry(Arc::new(|_: &[u8]| false)),
+    )
+    .expect("opens");
+    let stored: engine::Wallet = engine::store::codec::decode(
+        "wallets",
+        &store
+            .get(
+                engine::store::Cf::Wallets,
+                &engine::store::keys::wallet(&id),
+            )
+            .expect("get")
+            .expect("present"),
+    )
+    .expect("decodes");
+    // 301 entries: checkpoints at 1, 129 and 257; the last 44 are replayed.
+    assert_eq!(stored.seq, 257);
+    drop(store);
+
+    let registry = prometheus::Registry::new();
+    let engine = Engine::open(config(dir.path()), clock, &registry).expect("reopens");
+    let wallet = engine.wallet(&id).await.expect("wallet");
+    assert_eq!(wallet.seq, 301);
+    assert_eq!(wallet.balance.paid, credits("700"));
+    let listed = engine
+        .list_wallets(&engine::engine::WalletFilter::default(), None, 10)
+        .expect("lists");
+    assert_eq!(listed.wallets[0].balance.paid, credits("700"));
+    assert_eq!(listed.wallets[0].seq, 301);
+    let next = engine.execute(&id, debit("1"), None).await.expect("debit");
+    assert_eq!(next.entry.seq, 302);
+    assert_eq!(next.entry.after.paid, credits("699"));
     engine.shutdown();
 }

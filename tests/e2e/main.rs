@@ -16,6 +16,7 @@ mod ledger;
 mod lifecycle;
 mod lots;
 mod metrics;
+mod migrate;
 mod ranges;
 mod rules;
 mod wallets;

@@ -7,7 +7,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Version byte at the start of every stored value.
-pub const FORMAT_VERSION: u8 = 2;
+/// Format 3: binary wallet ids in keys, tagged idempotency key spaces, and
+/// wallet states stored as checkpoints (see `store` and `migrate`).
+pub const FORMAT_VERSION: u8 = 3;
 
 /// Encodes `value` behind the version byte.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {

@@ -2,16 +2,19 @@
 //! operations (`WriteOp`) and the key layout. Only `store/rocks.rs` names
 //! RocksDB; the rest of the engine sees ordered byte maps and atomic batches.
 //!
-//! Key layout (format version 2):
-//! - `wallets`:     wallet id → `Wallet`
-//! - `ledger`:      wallet id ‖ seq (u64 big-endian) → `Entry`; one wallet's
+//! Key layout (format version 3). A wallet id inside a key is its ULID's 16
+//! bytes ("id16"); the `wal_…` text form exists only at the API's edge.
+//! - `wallets`:     id16 → `Wallet`, a checkpoint of the wallet's state: the
+//!   ledger entries after its `seq` are replayed on load
+//! - `ledger`:      id16 ‖ seq (u64 big-endian) → `Entry`; one wallet's
 //!   history is one contiguous range, newest last
-//! - `idempotency`: scope ‖ 0x00 ‖ key → `IdempotencyRecord`
-//! - `customers`:   external customer id ‖ 0x00 ‖ wallet id → empty
+//! - `idempotency`: 0x01 ‖ id16 ‖ client key, 0x02 ‖ id16 ‖ internal name,
+//!   or 0x03 ‖ creation key → `IdempotencyRecord`
+//! - `customers`:   external customer id ‖ 0x00 ‖ id16 → empty
 //! - `users`:       deposit-API user id → wallet id of the user's default wallet
 //! - `api_keys`:    key id → `ApiKeyRecord`
 //! - `meta`:        `format_version` → u32
-//! - `schedule`:    due ms (i64 BE) ‖ wallet id → empty; when the timer must
+//! - `schedule`:    due ms (i64 BE) ‖ id16 → empty; when the timer must
 //!   next wake each wallet (expiries, notices, interval top-ups)
 //! - `events`:      event id (u64 BE) → `Event` with its delivery record
 //! - `outbox`:      next attempt ms (i64 BE) ‖ event id → empty; the events
@@ -181,95 +184,120 @@ pub struct StoreStat {
 pub mod keys {
     use super::WalletId;
 
+    /// Width of a wallet id inside a key: the ULID's 16 bytes.
+    pub const ID_LEN: usize = 16;
+
+    /// Key of a wallet's state.
+    pub fn wallet(wallet: &WalletId) -> Vec<u8> {
+        wallet.to_bytes().to_vec()
+    }
+
+    /// The wallet id of a `wallets` key.
+    pub fn wallet_id(key: &[u8]) -> Option<WalletId> {
+        Some(WalletId::from_bytes(key.try_into().ok()?))
+    }
+
     /// Ledger key of `wallet` at `seq`.
     pub fn ledger(wallet: &WalletId, seq: u64) -> Vec<u8> {
-        let mut key = Vec::with_capacity(WalletId::LEN + 8);
-        key.extend_from_slice(wallet.as_str().as_bytes());
+        let mut key = Vec::with_capacity(ID_LEN + 8);
+        key.extend_from_slice(&wallet.to_bytes());
         key.extend_from_slice(&seq.to_be_bytes());
         key
     }
 
     /// The prefix of every ledger key of `wallet`.
     pub fn ledger_prefix(wallet: &WalletId) -> Vec<u8> {
-        wallet.as_str().as_bytes().to_vec()
+        wallet.to_bytes().to_vec()
     }
 
     /// Sequence number of a ledger key.
     pub fn ledger_seq(key: &[u8]) -> Option<u64> {
-        let tail: [u8; 8] = key.get(WalletId::LEN..)?.try_into().ok()?;
+        let tail: [u8; 8] = key.get(ID_LEN..)?.try_into().ok()?;
         Some(u64::from_be_bytes(tail))
     }
 
-    /// Key of an idempotency record of a client's key: scope ‖ 0x00 ‖ key.
-    /// The scope is a wallet id, or `wallets` for creation.
-    pub fn idempotency(scope: &str, key: &str) -> Vec<u8> {
-        joined(scope, key)
-    }
+    /// Tags that open every idempotency key and say whose key it is, so the
+    /// three key spaces can never overlap whatever bytes follow.
+    const CLIENT: u8 = 1;
+    /// The engine's own changes (interval top-ups): no client key reaches
+    /// this space, so none can pre-empt or replay such a change.
+    const INTERNAL: u8 = 2;
+    /// Wallet creation, whose keys are global.
+    const CREATION: u8 = 3;
 
-    /// Separator of the engine's own keys (interval top-ups), in place of
-    /// the client's 0x00: wallet id ‖ 0x01 ‖ name. A client scope is always
-    /// followed by 0x00, so no client key, whatever its bytes, can name
-    /// (and so pre-empt or replay) an internal record.
-    const INTERNAL: u8 = 1;
-
-    /// Key of the record of one of the engine's own changes of `wallet`.
-    pub fn internal_idempotency(wallet: &WalletId, name: &str) -> Vec<u8> {
-        let mut key = Vec::with_capacity(WalletId::LEN + 1 + name.len());
-        key.extend_from_slice(wallet.as_str().as_bytes());
-        key.push(INTERNAL);
+    fn tagged(tag: u8, wallet: Option<&WalletId>, name: &str) -> Vec<u8> {
+        let mut key = Vec::with_capacity(1 + ID_LEN + name.len());
+        key.push(tag);
+        if let Some(wallet) = wallet {
+            key.extend_from_slice(&wallet.to_bytes());
+        }
         key.extend_from_slice(name.as_bytes());
         key
     }
 
-    /// The key part of an idempotency record's store key (client or internal).
-    pub fn idempotency_name(record_key: &[u8]) -> Option<&[u8]> {
-        record_key
-            .iter()
-            .position(|b| *b == 0 || *b == INTERNAL)
-            .map(|split| &record_key[split + 1..])
+    /// Key of the record of a client's key on `wallet`.
+    pub fn idempotency(wallet: &WalletId, key: &str) -> Vec<u8> {
+        tagged(CLIENT, Some(wallet), key)
     }
 
-    /// Customer index entry.
+    /// Key of the record of one of the engine's own changes of `wallet`.
+    pub fn internal_idempotency(wallet: &WalletId, name: &str) -> Vec<u8> {
+        tagged(INTERNAL, Some(wallet), name)
+    }
+
+    /// Key of the record of a wallet creation's key.
+    pub fn creation_idempotency(key: &str) -> Vec<u8> {
+        tagged(CREATION, None, key)
+    }
+
+    /// The key (or internal name) part of an idempotency record's store key.
+    pub fn idempotency_name(record_key: &[u8]) -> Option<&[u8]> {
+        match record_key.first()? {
+            &CLIENT | &INTERNAL => record_key.get(1 + ID_LEN..),
+            &CREATION => record_key.get(1..),
+            _ => None,
+        }
+    }
+
+    /// Customer index entry: customer ‖ 0x00 ‖ wallet id. Customer ids never
+    /// contain NUL (the API refuses it) and the id has a fixed width, so the
+    /// entry splits unambiguously from its end.
     pub fn customer(external_customer_id: &str, wallet: &WalletId) -> Vec<u8> {
-        joined(external_customer_id, wallet.as_str())
+        let mut key = customer_prefix(external_customer_id);
+        key.extend_from_slice(&wallet.to_bytes());
+        key
     }
 
     /// Prefix of every index entry of one customer.
     pub fn customer_prefix(external_customer_id: &str) -> Vec<u8> {
-        let mut key = external_customer_id.as_bytes().to_vec();
+        let mut key = Vec::with_capacity(external_customer_id.len() + 1 + ID_LEN);
+        key.extend_from_slice(external_customer_id.as_bytes());
         key.push(0);
         key
     }
 
-    /// The wallet id at the end of a customer index key.
-    pub fn customer_wallet(key: &[u8]) -> Option<WalletId> {
-        let split = key.iter().rposition(|b| *b == 0)?;
-        let text = std::str::from_utf8(key.get(split + 1..)?).ok()?;
-        WalletId::parse(text)
+    /// The customer and the wallet id of a customer index key.
+    pub fn customer_parts(key: &[u8]) -> Option<(&[u8], WalletId)> {
+        let split = key.len().checked_sub(ID_LEN + 1)?;
+        if key[split] != 0 {
+            return None;
+        }
+        let id = WalletId::from_bytes(key[split + 1..].try_into().ok()?);
+        Some((&key[..split], id))
     }
 
     /// Schedule key: when `wallet` must next be woken.
     pub fn schedule(due_ms: i64, wallet: &WalletId) -> Vec<u8> {
-        let mut key = Vec::with_capacity(8 + WalletId::LEN);
+        let mut key = Vec::with_capacity(8 + ID_LEN);
         key.extend_from_slice(&due_ms.max(0).to_be_bytes());
-        key.extend_from_slice(wallet.as_str().as_bytes());
+        key.extend_from_slice(&wallet.to_bytes());
         key
     }
 
     /// The due time and wallet of a schedule key.
     pub fn schedule_parts(key: &[u8]) -> Option<(i64, WalletId)> {
         let due: [u8; 8] = key.get(..8)?.try_into().ok()?;
-        let id = WalletId::parse(std::str::from_utf8(key.get(8..)?).ok()?)?;
+        let id = WalletId::from_bytes(key.get(8..)?.try_into().ok()?);
         Some((i64::from_be_bytes(due), id))
-    }
-
-    /// `a ‖ 0x00 ‖ b`. Client strings never contain NUL (the API refuses it),
-    /// so the separator cannot be forged.
-    fn joined(a: &str, b: &str) -> Vec<u8> {
-        let mut key = Vec::with_capacity(a.len() + 1 + b.len());
-        key.extend_from_slice(a.as_bytes());
-        key.push(0);
-        key.extend_from_slice(b.as_bytes());
-        key
     }
 }

@@ -14,6 +14,9 @@ use rocksdb::{
 use std::path::Path;
 use std::sync::Arc;
 
+/// Where `meta` keeps the format version.
+const FORMAT_KEY: &[u8] = b"format_version";
+
 /// Decides whether an idempotency record may be dropped at compaction.
 pub type ExpiryFilter = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
@@ -92,6 +95,43 @@ impl RocksStore {
         Ok(store)
     }
 
+    /// The format version of the store in `path`, without opening it for
+    /// use: `None` when there is no store there yet.
+    pub fn format_version(path: &Path) -> Result<Option<u32>, StoreError> {
+        if !path.join("CURRENT").exists() {
+            return Ok(None);
+        }
+        let store = RocksStore::open_any(path)?;
+        store.stored_format_version()
+    }
+
+    /// Opens the store in `path` whatever its format version, for the
+    /// migration to read (no expiry filter: nothing is dropped).
+    pub fn open_any(path: &Path) -> Result<RocksStore, StoreError> {
+        let mut db_options = Options::default();
+        db_options.create_missing_column_families(true);
+        let descriptors = Cf::ALL
+            .iter()
+            .map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
+        let db = DB::open_cf_descriptors(&db_options, path, descriptors).map_err(backend)?;
+        Ok(RocksStore { db })
+    }
+
+    /// The version recorded in `meta`: a version byte, then bincode of a
+    /// u32 (read without the codec, which accepts only the current byte).
+    fn stored_format_version(&self) -> Result<Option<u32>, StoreError> {
+        let Some(bytes) = self.get(Cf::Meta, FORMAT_KEY)? else {
+            return Ok(None);
+        };
+        let body = bytes.get(1..).unwrap_or_default();
+        bincode::serde::decode_from_slice::<u32, _>(body, bincode::config::standard())
+            .map(|(version, _)| Some(version))
+            .map_err(|error| StoreError::Corrupt {
+                cf: "meta",
+                reason: format!("format_version: {error}"),
+            })
+    }
+
     fn cf(&self, cf: Cf) -> Result<&ColumnFamily, StoreError> {
         self.db
             .cf_handle(cf.name())
@@ -101,20 +141,14 @@ impl RocksStore {
     /// Writes the format version into a new store, or refuses a store
     /// written by an incompatible version.
     fn check_format_version(&self) -> Result<(), StoreError> {
-        const KEY: &[u8] = b"format_version";
         let supported = u32::from(codec::FORMAT_VERSION);
-        match self.get(Cf::Meta, KEY)? {
-            Some(bytes) => {
-                let found: u32 = codec::decode(Cf::Meta.name(), &bytes)?;
-                if found != supported {
-                    return Err(StoreError::FormatVersion { found, supported });
-                }
-                Ok(())
-            }
+        match self.stored_format_version()? {
+            Some(found) if found == supported => Ok(()),
+            Some(found) => Err(StoreError::FormatVersion { found, supported }),
             None => {
                 let op = WriteOp::Put {
                     cf: Cf::Meta,
-                    key: KEY.to_vec(),
+                    key: FORMAT_KEY.to_vec(),
                     value: codec::encode(&supported),
                 };
                 self.write(&[std::slice::from_ref(&op)], true)

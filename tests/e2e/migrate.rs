@@ -1,0 +1,171 @@
+//! Upgrading data on disk (issue 10): the committed format-2 folder
+//! (`tests/fixtures/v2-data`, written by the format-2 binary) is refused at
+//! startup with a clear message, migrated by `tally migrate`, verified, and
+//! then served exactly as the format-2 server showed it: wallets, ledgers,
+//! events, API keys, idempotency records of every scope and the schedule.
+
+use crate::common::{data_dir, verify_offline, Server};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// When the fixture's server stopped (its manual clock).
+const FIXTURE_NOW: &str = "2040-01-08T00:01:00Z";
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+/// A copy of the fixture folder: the committed one is never touched.
+fn copy_fixture(into: &Path) -> PathBuf {
+    let data = into.join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    for file in std::fs::read_dir(fixture().join("v2-data")).expect("fixture") {
+        let file = file.expect("entry");
+        std::fs::copy(file.path(), data.join(file.file_name())).expect("copy");
+    }
+    data
+}
+
+fn expected() -> Value {
+    let text = std::fs::read_to_string(fixture().join("v2-data.expected.json")).expect("read");
+    serde_json::from_str(&text).expect("json")
+}
+
+fn tally(args: &[&str], data: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tally"));
+    command
+        .args(args)
+        .env("TALLY_DATA_DIR", data)
+        .env("TALLY_LISTEN", "127.0.0.1:0")
+        .env("TALLY_API_KEY", crate::common::KEY)
+        .env("RUST_LOG", "warn");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("run tally")
+}
+
+#[test]
+fn a_format_2_folder_is_refused_then_migrated_and_served_unchanged() {
+    let dir = data_dir();
+    let data = copy_fixture(dir.path());
+
+    // Serving it as it is: refused, with the way out named, nothing changed.
+    let refused = tally(&[], &data, &[]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("format 2") && message.contains("tally migrate"),
+        "{message}"
+    );
+
+    let migrated = tally(&["migrate"], &data, &[]);
+    let stdout = String::from_utf8_lossy(&migrated.stdout);
+    assert!(
+        migrated.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    assert!(stdout.contains("1 interval keys made internal"), "{stdout}");
+    assert!(stdout.contains("3 user deposit keys moved"), "{stdout}");
+    assert!(dir
+        .path()
+        .join("data.format2-backup")
+        .join("CURRENT")
+        .exists());
+    let (code, report) = verify_offline(&data);
+    assert_eq!(code, Some(0), "{report}");
+    // A second migration finds nothing to do in format 3.
+    let again = tally(&["migrate"], &data, &[]);
+    assert!(!again.status.success());
+
+    // The fixture's keys were made a week before it stopped: keep them live.
+    let server = Server::start_with(
+        &data,
+        &[
+            ("TALLY_CLOCK", "manual"),
+            ("TALLY_IDEMPOTENCY_TTL_HOURS", "720"),
+        ],
+    );
+    server.set_clock(FIXTURE_NOW);
+    let expected = expected();
+    for (id, wallet) in expected["wallets"].as_object().expect("wallets") {
+        let view = server.get_wallet(id);
+        assert_eq!(view, wallet["wallet"], "wallet {id}");
+        let ledger = server.call(
+            "GET",
+            &format!("/v1/wallets/{id}/wallet-transactions?limit=1000"),
+            None,
+            None,
+        );
+        assert_eq!(ledger.body["data"], wallet["ledger"], "ledger of {id}");
+    }
+    let events = server.call("GET", "/v1/events?limit=1000", None, None);
+    assert_eq!(events.body["data"], expected["events"]);
+    let keys = server.call("GET", "/v1/admin/api-keys", None, None);
+    assert_eq!(keys.body["data"], expected["api_keys"]);
+
+    // Idempotency records of every scope still answer as replays.
+    let main = expected["main"].as_str().expect("main");
+    let debit = server.call(
+        "POST",
+        &format!("/v1/wallets/{main}/debits"),
+        Some(r#"{"credits":"1.5","metadata":{"model":"gpt-4o"}}"#),
+        Some("debit-1"),
+    );
+    assert!(debit.replayed, "{:?}", debit.body);
+    let deposit = server.call(
+        "POST",
+        "/v1/user/balance/deposit",
+        Some(r#"{"user":"user_1","amount":"10.25","metadata":{"reason":"signup"}}"#),
+        Some("dep-1"),
+    );
+    assert!(deposit.replayed, "{:?}", deposit.body);
+    // The user's key now belongs to the wallet: the same deposit by id.
+    let user_wallet = expected["users"]["user_1"].as_str().expect("wallet");
+    let by_id = server.call(
+        "POST",
+        "/v1/deposits/batch",
+        Some(&format!(
+            r#"{{"items":[{{"wallet_id":"{user_wallet}","amount":"10.25","metadata":{{"reason":"signup"}},"idempotency_key":"dep-1"}}]}}"#
+        )),
+        None,
+    );
+    assert_eq!(by_id.body["data"][0]["replayed"], true, "{:?}", by_id.body);
+    assert_eq!(
+        by_id.body["data"][0]["transaction"]["id"],
+        deposit.body["id"]
+    );
+    // user_2 used "dep-1" for another deposit: its own wallet, its own key.
+    let other = server.call(
+        "POST",
+        "/v1/user/balance/deposit",
+        Some(r#"{"user":"user_2","amount":"3.5"}"#),
+        Some("dep-1"),
+    );
+    assert!(other.replayed, "{:?}", other.body);
+
+    // The schedule survived: a week on, the weekly rule fires once more.
+    let before = server.ledger(main).len();
+    server.advance(7 * crate::common::DAY);
+    let ledger = server.ledger(main);
+    assert_eq!(ledger.len(), before + 1, "{:?}", ledger[0]);
+    assert_eq!(ledger[0]["source"], "interval");
+    server.assert_verified();
+}
+
+#[test]
+fn allow_migrate_upgrades_at_startup() {
+    let dir = data_dir();
+    let data = copy_fixture(dir.path());
+    let server = Server::start_with(
+        &data,
+        &[("TALLY_ALLOW_MIGRATE", "true"), ("TALLY_CLOCK", "manual")],
+    );
+    server.set_clock(FIXTURE_NOW);
+    let expected = expected();
+    let main = expected["main"].as_str().expect("main");
+    assert_eq!(server.get_wallet(main), expected["wallets"][main]["wallet"]);
+    server.assert_verified();
+}
