@@ -846,11 +846,26 @@ pub struct ListView<T> {
     pub next_cursor: Option<String>,
 }
 
-/// The body of every batch route: `{"items":[…]}`.
+/// The body of every batch route: `{"items":[…], "results": "full"}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Items<I> {
     pub items: Vec<I>,
+    /// `full` (default): each result carries the transaction as the single
+    /// route shows it. `compact`: status, transaction id, wallet id and
+    /// replay flag only, for bulk callers that keep their own records
+    /// (faster to render and to parse).
+    #[serde(default)]
+    pub results: ResultsForm,
+}
+
+/// How a batch reply renders each successful item.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultsForm {
+    #[default]
+    Full,
+    Compact,
 }
 
 /// `POST /v1/debits/batch`.

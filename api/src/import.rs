@@ -485,7 +485,8 @@ fn http_body(items: Vec<(u64, BatchItem)>, kind: ImportKind) -> (Vec<u64>, Strin
     }
     (
         lines,
-        serde_json::json!({ "items": json_items }).to_string(),
+        // Compact results: the importer needs status and replay flag only.
+        serde_json::json!({ "items": json_items, "results": "compact" }).to_string(),
     )
 }
 

@@ -15,7 +15,7 @@ fn batch(
     path: &str,
     items: Vec<String>,
 ) -> anyhow::Result<Vec<serde_json::Value>> {
-    let body = format!(r#"{{"items":[{}]}}"#, items.join(","));
+    let body = format!(r#"{{"results":"compact","items":[{}]}}"#, items.join(","));
     let (status, reply) = runtime.block_on(http_load::request(server.addr, "POST", path, &body))?;
     anyhow::ensure!(
         status == 200,
@@ -26,59 +26,38 @@ fn batch(
     Ok(reply["data"].as_array().cloned().unwrap_or_default())
 }
 
-/// Creates `wallets` wallets through `POST /v1/wallets` (32 connections),
-/// then debits a tenth of them, and reports the server's RSS: memory must be
-/// bounded by the wallets touched, not by the wallets that exist.
+/// Creates `wallets` wallets by deposit (`POST /v1/deposits/batch`, new
+/// users, compact results), then deposits again to a tenth of them, and
+/// reports the server's RSS: memory must be bounded by the resident actors
+/// (`actors_resident_max`), not by the wallets that exist or were touched
+/// within the minute (each deposit starts the wallet's actor).
 pub(crate) fn memory(wallets: usize) -> anyhow::Result<Measurement> {
     let dir = tempfile::tempdir()?;
     let server = crate::start_tally(dir.path())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let started = Instant::now();
-    const CONNECTIONS: usize = 32;
-    let addr = server.addr;
-    let touched: Vec<String> = runtime.block_on(async move {
-        let tasks: Vec<_> = (0..CONNECTIONS)
-            .map(|connection| {
-                tokio::spawn(async move {
-                    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-                    let mut buffer = Vec::with_capacity(4096);
-                    let mut touched = Vec::new();
-                    for n in (connection..wallets).step_by(CONNECTIONS) {
-                        let body = format!(r#"{{"external_customer_id":"m{n}","currency":"USD","rate_amount":"1","paid_credits":"5"}}"#);
-                        let (status, reply) = http_load::exchange(&mut stream, &http_load::post("/v1/wallets", &body), &mut buffer).await?;
-                        anyhow::ensure!(status == 201, "creating a wallet: {status} {reply}");
-                        if n % 10 == 0 {
-                            let reply: serde_json::Value = serde_json::from_str(&reply)?;
-                            touched.push(reply["id"].as_str().unwrap_or_default().to_owned());
-                        }
-                    }
-                    Ok::<_, anyhow::Error>(touched)
-                })
-            })
-            .collect();
-        let mut touched = Vec::new();
-        for task in tasks {
-            touched.extend(task.await??);
+    let deposit_all = |users: &mut dyn Iterator<Item = usize>| -> anyhow::Result<usize> {
+        let mut count = 0;
+        loop {
+            let items: Vec<String> = (&mut *users)
+                .take(BATCH)
+                .map(|n| format!(r#"{{"user":"m{n}","amount":"5"}}"#))
+                .collect();
+            if items.is_empty() {
+                return Ok(count);
+            }
+            for item in batch(&runtime, &server, "/v1/deposits/batch", items)? {
+                anyhow::ensure!(item["status"] == 201, "deposit failed: {item}");
+                count += 1;
+            }
         }
-        Ok::<_, anyhow::Error>(touched)
-    })?;
+    };
+    let started = Instant::now();
+    deposit_all(&mut (0..wallets))?;
     let created_in = started.elapsed();
     let rss_created = server.rss_mib();
-    let current = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    for chunk in touched.chunks(BATCH) {
-        let items = chunk
-            .iter()
-            .map(|id| format!(r#"{{"wallet_id":"{id}","credits":"0.5"}}"#))
-            .collect();
-        for item in batch(&current, &server, "/v1/debits/batch", items)? {
-            anyhow::ensure!(item["status"] == 201, "debit failed: {item}");
-        }
-    }
+    let touched = deposit_all(&mut (0..wallets).step_by(10))?;
     let rss = server.rss_mib();
     Ok(Measurement {
         scenario: "memory".into(),
@@ -90,9 +69,9 @@ pub(crate) fn memory(wallets: usize) -> anyhow::Result<Measurement> {
         p999_us: 0,
         rss_mib: rss,
         note: Some(format!(
-            "{wallets} wallets created via POST /v1/wallets (RSS then {:.0} MiB), {} touched by debits; target <= 1024 MiB",
+            "{wallets} wallets created by deposit in {:.0} s (RSS then {:.0} MiB), {touched} touched again; target <= 1024 MiB",
+            created_in.as_secs_f64(),
             rss_created.unwrap_or(0.0),
-            touched.len()
         )),
     })
 }
@@ -112,12 +91,7 @@ pub(crate) fn restart(entries: usize) -> anyhow::Result<Measurement> {
             .map(|n| format!(r#"{{"user":"r{n}","amount":"1000000"}}"#))
             .collect();
         for item in batch(&runtime, &server, "/v1/deposits/batch", items)? {
-            ids.push(
-                item["transaction"]["wallet_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            );
+            ids.push(item["wallet_id"].as_str().unwrap_or_default().to_owned());
         }
     }
     let started = Instant::now();

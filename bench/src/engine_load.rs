@@ -24,6 +24,7 @@ fn engine_config(dir: &std::path::Path) -> EngineConfig {
         commit_group_max: 8_192,
         mailbox_capacity: 8_192,
         actor_idle_timeout: Duration::from_secs(60),
+        actors_resident_max: 100_000,
         idempotency_ttl: Duration::from_secs(24 * 3600),
         recent_keys_max: 256,
         memtable_budget_bytes: 256 << 20,

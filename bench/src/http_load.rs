@@ -92,25 +92,6 @@ pub(crate) async fn request(
     Ok((status, body))
 }
 
-/// Sends one request on a kept-alive connection; returns status and body.
-pub(crate) async fn exchange(
-    stream: &mut TcpStream,
-    request: &[u8],
-    buffer: &mut Vec<u8>,
-) -> anyhow::Result<(u16, String)> {
-    stream.write_all(request).await?;
-    let status = read_response(stream, buffer).await?;
-    let body = find(buffer, b"\r\n\r\n").map_or("", |end| {
-        std::str::from_utf8(&buffer[end + 4..]).unwrap_or("")
-    });
-    Ok((status, body.to_owned()))
-}
-
-/// A POST request as bytes, with the bench key.
-pub(crate) fn post(path: &str, body: &str) -> Vec<u8> {
-    raw_request(path, body)
-}
-
 /// Reads one HTTP/1.1 response with a Content-Length; returns its status.
 async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> anyhow::Result<u16> {
     buffer.clear();

@@ -95,7 +95,8 @@ fn main() -> anyhow::Result<()> {
     run("http-batch-debits", &mut || {
         http_batch(false, cli.wallets, cli.batch_items, duration)
     })?;
-    run("import", &mut || import(cli.import_lines))?;
+    run("import", &mut || import(cli.import_lines, false))?;
+    run("import-http", &mut || import(cli.import_lines, true))?;
     run("memory", &mut || capacity::memory(cli.memory_wallets))?;
     run("restart", &mut || capacity::restart(cli.restart_entries))?;
     if wanted("postgres") {
@@ -250,7 +251,7 @@ fn http_batch(
                 }
             })
             .collect();
-        format!(r#"{{"items":[{}]}}"#, items.join(","))
+        format!(r#"{{"results":"compact","items":[{}]}}"#, items.join(","))
     };
     let path = if deposits {
         "/v1/deposits/batch"
@@ -272,8 +273,10 @@ fn http_batch(
     })
 }
 
-/// `tally import` of a generated CSV of deposits into a fresh data folder.
-fn import(lines: usize) -> anyhow::Result<Measurement> {
+/// `tally import` of a generated CSV of deposits (100,000 users) into a
+/// fresh data folder, in process (`import`) or into a running server over
+/// HTTP (`import-http`, compact batch results).
+fn import(lines: usize, over_http: bool) -> anyhow::Result<Measurement> {
     use std::io::Write;
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("deposits.csv");
@@ -284,21 +287,33 @@ fn import(lines: usize) -> anyhow::Result<Measurement> {
     }
     out.flush()?;
     drop(out);
+    let data = dir.path().join("data");
+    let server = if over_http {
+        Some(start_tally(&data)?)
+    } else {
+        None
+    };
+    let mut command = std::process::Command::new(sibling_binary("tally")?);
+    command.args(["import", "--quiet"]);
+    match &server {
+        Some(server) => command
+            .arg("--url")
+            .arg(format!("http://{}", server.addr))
+            .arg("--key")
+            .arg(http_load::KEY),
+        None => command.arg("--data-dir").arg(&data),
+    };
     let started = std::time::Instant::now();
-    let output = std::process::Command::new(sibling_binary("tally")?)
-        .args(["import", "--quiet", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .arg(&file)
-        .env("RUST_LOG", "warn")
-        .output()?;
+    let output = command.arg(&file).env("RUST_LOG", "warn").output()?;
     let elapsed = started.elapsed();
     anyhow::ensure!(
         output.status.success(),
         "import failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let name = if over_http { "import-http" } else { "import" };
     Ok(Measurement::rate(
-        "import",
+        name,
         lines as u64,
         lines as f64 / elapsed.as_secs_f64(),
     ))

@@ -23,13 +23,13 @@ use crate::store::{codec, keys, Cf, Store, WriteOp};
 use crate::wallet::{Command, Entry, EntryKind, Metadata, Source, Wallet, WalletStatus};
 use actix::prelude::*;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// The resident actors of one shard.
-pub(crate) type Registry = Arc<RwLock<HashMap<WalletId, Addr<WalletActor>>>>;
+pub(crate) type Registry = Arc<RwLock<crate::residents::Residents>>;
 
 /// What every actor needs, shared by all of them.
 pub(crate) struct Shared {
@@ -124,6 +124,12 @@ pub(crate) struct Tick {
     pub(crate) reply: oneshot::Sender<Answer<()>>,
 }
 
+/// Asks the actor to leave memory (the shard holds too many): it goes when
+/// nothing of it is pending, like an idle actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Evict;
+
 /// Reads the wallet as of the actor's last durable change.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -171,6 +177,8 @@ pub(crate) struct WalletActor {
     /// most: see [`WalletActor::rollback`]).
     checkpoint_seq: u64,
     last_used: Instant,
+    /// Raised on every message, for the shard's eviction clock.
+    used: Arc<AtomicBool>,
     retired: bool,
 }
 
@@ -182,7 +190,13 @@ pub(crate) const CHECKPOINT_EVERY: u64 = 128;
 
 impl WalletActor {
     /// An actor for `loaded`, read from disk at `epoch`.
-    pub(crate) fn new(loaded: Loaded, epoch: u64, shared: Arc<Shared>, registry: Registry) -> Self {
+    pub(crate) fn new(
+        loaded: Loaded,
+        epoch: u64,
+        shared: Arc<Shared>,
+        registry: Registry,
+        used: Arc<AtomicBool>,
+    ) -> Self {
         let Loaded {
             wallet,
             checkpoint_seq,
@@ -199,8 +213,15 @@ impl WalletActor {
             recent: HashMap::new(),
             recent_order: VecDeque::new(),
             last_used: Instant::now(),
+            used,
             retired: false,
         }
+    }
+
+    /// Notes a message: for the idle timer and the eviction clock.
+    fn touch(&mut self) {
+        self.last_used = Instant::now();
+        self.used.store(true, Ordering::Relaxed);
     }
 
     /// Brings the state back in line with disk after a failed commit.
@@ -746,21 +767,28 @@ impl WalletActor {
 
     /// Retires the actor if it has been idle and has nothing in flight.
     fn retire_if_idle(&mut self, ctx: &mut Context<Self>) {
-        if self.last_used.elapsed() < self.shared.idle_timeout
-            || self.pending.load(Ordering::Acquire) > 0
-        {
-            return;
+        if self.last_used.elapsed() >= self.shared.idle_timeout {
+            self.retire(ctx);
+        }
+    }
+
+    /// Leaves memory unless writes are in flight (they need the actor to
+    /// order replies; it is asked again later). Messages already queued get
+    /// `Retry` and reach a fresh actor, loaded from disk, which holds every
+    /// write of this one.
+    fn retire(&mut self, ctx: &mut Context<Self>) -> bool {
+        if self.pending.load(Ordering::Acquire) > 0 {
+            return false;
         }
         let Ok(mut registry) = self.registry.write() else {
-            return;
+            return false;
         };
         // Only the registered actor of this wallet removes the entry.
-        if registry.get(&self.wallet.id) == Some(&ctx.address()) {
-            registry.remove(&self.wallet.id);
-        }
+        registry.remove_if(&self.wallet.id, &ctx.address());
         drop(registry);
         self.retired = true;
         ctx.stop();
+        true
     }
 }
 
@@ -787,7 +815,7 @@ impl Handler<Execute> for WalletActor {
             let _ = message.reply.send(Answer::Retry);
             return;
         }
-        self.last_used = Instant::now();
+        self.touch();
         match self.decide(&message.job) {
             Ok(Decision::Apply(entry)) => self.commit(&message.job, entry, message.reply),
             Ok(Decision::Replay(receipt)) => self.reply_in_order(message.reply, Ok(receipt)),
@@ -805,7 +833,7 @@ impl Handler<ExecuteBatch> for WalletActor {
             let _ = message.reply.send(Answer::Retry);
             return;
         }
-        self.last_used = Instant::now();
+        self.touch();
         self.execute_batch(&message.jobs, message.reply);
     }
 }
@@ -819,10 +847,37 @@ impl Handler<Tick> for WalletActor {
             let _ = message.reply.send(Answer::Retry);
             return;
         }
-        self.last_used = Instant::now();
+        self.touch();
         self.tick(message.due_ms, message.reply);
     }
 }
+
+impl Handler<Evict> for WalletActor {
+    type Result = ();
+
+    fn handle(&mut self, _message: Evict, ctx: &mut Context<Self>) {
+        self.evict(ctx);
+    }
+}
+
+impl WalletActor {
+    /// Leaves memory as the clock hand asked, unless a message arrived since
+    /// it was picked (it is in use again). Writes in flight delay it: it
+    /// tries again shortly, so a cap reached in a burst still holds after.
+    fn evict(&mut self, ctx: &mut Context<Self>) {
+        if self.retired || self.used.load(Ordering::Relaxed) {
+            return;
+        }
+        if self.retire(ctx) {
+            self.shared.metrics.actor_evictions.inc();
+        } else {
+            ctx.run_later(EVICT_RETRY, |actor, ctx| actor.evict(ctx));
+        }
+    }
+}
+
+/// How soon an actor asked to leave while writes were in flight tries again.
+const EVICT_RETRY: Duration = Duration::from_millis(5);
 
 impl Handler<Inspect> for WalletActor {
     type Result = ();
@@ -832,7 +887,7 @@ impl Handler<Inspect> for WalletActor {
             let _ = message.reply.send(Answer::Retry);
             return;
         }
-        self.last_used = Instant::now();
+        self.touch();
         let result = self.reload_if_failed().map(|()| self.wallet.clone());
         self.reply_in_order(message.reply, result);
     }

@@ -56,6 +56,9 @@ pub struct EngineConfig {
     pub mailbox_capacity: usize,
     /// A wallet actor idle this long leaves memory.
     pub actor_idle_timeout: Duration,
+    /// Wallet actors kept in memory at most (0: no limit); past it the least
+    /// recently used idle ones leave.
+    pub actors_resident_max: usize,
     /// Idempotency records are kept at least this long.
     pub idempotency_ttl: Duration,
     /// Idempotency keys each actor keeps in memory beyond pending ones.
@@ -204,6 +207,7 @@ pub struct Engine {
     writer: CommitWriter,
     creation_locks: Vec<tokio::sync::Mutex<()>>,
     user_creation: tokio::sync::Mutex<()>,
+    users: crate::users::UserCache,
     config: EngineConfig,
 }
 
@@ -265,7 +269,11 @@ impl Engine {
             outbox: Outbox::new(next_event_id(store.as_ref())?, config.webhooks_enabled),
             notice_lead_ms: i64::try_from(config.notice_lead.as_millis()).unwrap_or(i64::MAX),
         });
-        let router = Router::new(config.shards, Arc::clone(&shared));
+        let router = Router::new(
+            config.shards,
+            config.actors_resident_max,
+            Arc::clone(&shared),
+        );
         let creation_locks = (0..CREATION_LOCKS)
             .map(|_| tokio::sync::Mutex::new(()))
             .collect();
@@ -276,6 +284,7 @@ impl Engine {
             writer,
             creation_locks,
             user_creation: tokio::sync::Mutex::new(()),
+            users: crate::users::UserCache::default(),
             config,
         })
     }
@@ -735,10 +744,14 @@ impl Engine {
     }
 
     fn user_wallet_id(&self, user: &str) -> Result<Option<WalletId>, Error> {
+        if let Some(id) = self.users.get(user) {
+            return Ok(Some(id));
+        }
         let Some(bytes) = self.shared.store.get(Cf::Users, user.as_bytes())? else {
             return Ok(None);
         };
         let id: WalletId = codec::decode(Cf::Users.name(), &bytes)?;
+        self.users.insert(user, &id);
         Ok(Some(id))
     }
 

@@ -24,12 +24,16 @@ pub mod metrics;
 pub mod migrate;
 pub mod money;
 #[cfg(feature = "rocks")]
+mod residents;
+#[cfg(feature = "rocks")]
 mod router;
 pub mod rules;
 pub mod store;
 pub mod terms;
 #[cfg(feature = "rocks")]
 pub mod timer;
+#[cfg(feature = "rocks")]
+mod users;
 pub mod verify;
 pub mod wallet;
 

@@ -23,6 +23,8 @@ pub struct EngineMetrics {
     pub commit_rejections: IntCounter,
     /// Wallet actors in memory.
     pub resident_actors: IntGauge,
+    /// Wallet actors that left memory because a shard held too many.
+    pub actor_evictions: IntCounter,
     /// Wallet operations by kind and outcome.
     pub operations: IntCounterVec,
     /// Requests answered from an idempotency record.
@@ -75,6 +77,10 @@ impl EngineMetrics {
                 "tally_wallet_actors_resident",
                 "Wallet actors currently in memory.",
             )?,
+            actor_evictions: IntCounter::new(
+                "tally_wallet_actor_evictions_total",
+                "Wallet actors that left memory because actors_resident_max was reached.",
+            )?,
             operations: IntCounterVec::new(
                 Opts::new(
                     "tally_wallet_operations_total",
@@ -126,6 +132,7 @@ impl EngineMetrics {
         registry.register(Box::new(metrics.commit_failures.clone()))?;
         registry.register(Box::new(metrics.commit_rejections.clone()))?;
         registry.register(Box::new(metrics.resident_actors.clone()))?;
+        registry.register(Box::new(metrics.actor_evictions.clone()))?;
         registry.register(Box::new(metrics.operations.clone()))?;
         registry.register(Box::new(metrics.idempotent_replays.clone()))?;
         registry.register(Box::new(metrics.insufficient_credits.clone()))?;

@@ -8,12 +8,18 @@
 //! can never have two actors, or an actor with state older than disk.
 // #[PerformanceCriticalPath]
 
-use crate::actor::{load, Loaded, Registry, Shared, WalletActor};
+use crate::actor::{load, Evict, Loaded, Registry, Shared, WalletActor};
 use crate::error::Error;
 use crate::ids::WalletId;
+use crate::residents::Resident;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle};
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+
+/// Actors asked to leave at once when a shard is over its share: a few at a
+/// time, so the clock hand's walk is paid once per several new residents.
+const EVICT_BATCH: usize = 16;
 
 struct Shard {
     handle: ArbiterHandle,
@@ -26,12 +32,15 @@ struct Shard {
 pub(crate) struct Router {
     shards: Vec<Shard>,
     shared: Arc<Shared>,
+    /// Each shard's share of `actors_resident_max` (0: no limit).
+    resident_max_per_shard: usize,
 }
 
 impl Router {
     /// Starts `shards` arbiter threads. Must run inside an actix `System`.
-    pub(crate) fn new(shards: usize, shared: Arc<Shared>) -> Router {
+    pub(crate) fn new(shards: usize, resident_max: usize, shared: Arc<Shared>) -> Router {
         assert!(shards > 0, "at least one shard");
+        let resident_max_per_shard = resident_max.div_ceil(shards);
         let shards = (0..shards)
             .map(|_| {
                 let arbiter = Arbiter::new();
@@ -42,7 +51,11 @@ impl Router {
                 }
             })
             .collect();
-        Router { shards, shared }
+        Router {
+            shards,
+            shared,
+            resident_max_per_shard,
+        }
     }
 
     fn shard(&self, id: &WalletId) -> &Shard {
@@ -80,8 +93,29 @@ impl Router {
         let Some(loaded) = load(self.shared.store.as_ref(), id)? else {
             return Ok(None);
         };
-        let addr = self.spawn(&shard.handle, loaded, epoch, Arc::clone(&shard.registry));
-        registry.insert(id.clone(), addr.clone());
+        let used = Arc::new(AtomicBool::new(true));
+        let addr = self.spawn(
+            &shard.handle,
+            loaded,
+            epoch,
+            Arc::clone(&shard.registry),
+            Arc::clone(&used),
+        );
+        registry.insert(
+            id.clone(),
+            Resident {
+                addr: addr.clone(),
+                used,
+            },
+        );
+        let max = self.resident_max_per_shard;
+        if max > 0 && registry.len() > max {
+            let over = registry.len() - max;
+            for victim in registry.victims(over.max(EVICT_BATCH)) {
+                // A full mailbox means a busy actor: not one to evict.
+                let _ = victim.try_send(Evict);
+            }
+        }
         Ok(Some(addr))
     }
 
@@ -91,11 +125,12 @@ impl Router {
         loaded: Loaded,
         epoch: u64,
         registry: Registry,
+        used: Arc<AtomicBool>,
     ) -> Addr<WalletActor> {
         let shared = Arc::clone(&self.shared);
         WalletActor::start_in_arbiter(arbiter, move |ctx| {
             ctx.set_mailbox_capacity(shared.mailbox_capacity);
-            WalletActor::new(loaded, epoch, shared, registry)
+            WalletActor::new(loaded, epoch, shared, registry, used)
         })
     }
 

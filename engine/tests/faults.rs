@@ -103,6 +103,7 @@ fn rig() -> Rig {
         commit_group_max: 256,
         mailbox_capacity: 1024,
         actor_idle_timeout: Duration::from_secs(60),
+        actors_resident_max: 100_000,
         idempotency_ttl: Duration::from_secs(3600),
         recent_keys_max: 16,
         memtable_budget_bytes: 64 << 20,

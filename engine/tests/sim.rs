@@ -45,6 +45,7 @@ fn config(dir: &std::path::Path) -> EngineConfig {
         commit_group_max: 64,
         mailbox_capacity: 1024,
         actor_idle_timeout: Duration::from_secs(60),
+        actors_resident_max: 100_000,
         idempotency_ttl: Duration::from_secs(24 * 3600),
         recent_keys_max: 4,
         memtable_budget_bytes: 32 << 20,

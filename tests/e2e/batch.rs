@@ -125,3 +125,45 @@ fn deposit_batches_create_users_once_and_replay_whole() {
     assert_eq!(empty.status, 400);
     server.assert_ledger_matches_balance(&wallet);
 }
+
+/// `"results":"compact"` answers each item with its status, transaction id
+/// and replay flag only (issue 10: batch replies without a full view per
+/// item); errors keep their full detail; an unknown form is refused.
+#[test]
+fn compact_results_carry_ids_and_errors_only() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let a = server.wallet("10", "0");
+    let body = format!(
+        r#"{{"results":"compact","items":[
+        {{"wallet_id":"{a}","credits":"1","idempotency_key":"c1"}},
+        {{"wallet_id":"{a}","credits":"100"}},
+        {{"wallet_id":"{a}","credits":"1","idempotency_key":"c1"}}
+    ]}}"#
+    );
+    let reply = server.call("POST", "/v1/debits/batch", Some(&body), None);
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(statuses(&reply.body), [201, 402, 201]);
+    let data = &reply.body["data"];
+    let id = data[0]["transaction_id"].as_str().expect("id");
+    assert!(id.starts_with("txn_"), "{id}");
+    assert!(data[0].get("transaction").is_none(), "{:?}", data[0]);
+    assert_eq!(data[0]["replayed"], false);
+    assert_eq!(data[0]["wallet_id"], a.as_str());
+    assert_eq!(data[2]["transaction_id"], id);
+    assert_eq!(data[2]["replayed"], true);
+    assert_eq!(data[1]["error"]["code"], "insufficient_credits");
+    assert_eq!(server.ledger(&a)[0]["id"], id);
+
+    let bad = server.call(
+        "POST",
+        "/v1/debits/batch",
+        Some(&format!(
+            r#"{{"results":"tiny","items":[{{"wallet_id":"{a}","credits":"1"}}]}}"#
+        )),
+        None,
+    );
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
+    assert_eq!(bad.body["error"]["field"], "results");
+    assert_eq!(server.ledger(&a).len(), 2, "nothing applied");
+}

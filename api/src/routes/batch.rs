@@ -8,8 +8,8 @@
 use super::wallet_id;
 use crate::body::read_json;
 use crate::dto::{
-    self, DebitBatch, DebitItem, DecimalText, DepositBatch, DepositItem, Limits, TopUpBatch,
-    TopUpItem, TransactionView,
+    self, DebitBatch, DebitItem, DecimalText, DepositBatch, DepositItem, Limits, ResultsForm,
+    TopUpBatch, TopUpItem, TransactionView,
 };
 use crate::error::{ApiError, ErrorView};
 use crate::server::AppState;
@@ -27,6 +27,13 @@ struct ItemView {
     status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     replayed: Option<bool>,
+    /// The transaction's id (`"results":"compact"` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transaction_id: Option<String>,
+    /// The wallet changed, e.g. the one a deposit by user reached
+    /// (`"results":"compact"` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wallet_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     transaction: Option<TransactionView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -131,7 +138,7 @@ async fn handle<I: serde::de::DeserializeOwned>(
         .into_iter()
         .map(|item| parse(&limits, item))
         .collect();
-    run(state, parsed).await
+    run(state, parsed, body.results).await
 }
 
 fn batch_item(
@@ -229,6 +236,7 @@ fn item_key(key: Option<String>) -> Result<Option<String>, ApiError> {
 async fn run(
     state: &AppState,
     parsed: Vec<Result<BatchItem, ApiError>>,
+    form: ResultsForm,
 ) -> Result<HttpResponse, ApiError> {
     let mut valid = Vec::with_capacity(parsed.len());
     let mut slots: Vec<Result<usize, ApiError>> = Vec::with_capacity(parsed.len());
@@ -259,9 +267,19 @@ async fn run(
                 Err(error) => Err(error),
             };
             match result {
+                Ok(receipt) if form == ResultsForm::Compact => ItemView {
+                    status: 201,
+                    replayed: Some(receipt.replayed),
+                    transaction_id: Some(receipt.entry.txn_id.to_string()),
+                    wallet_id: Some(receipt.entry.wallet_id.to_string()),
+                    transaction: None,
+                    error: None,
+                },
                 Ok(receipt) => ItemView {
                     status: 201,
                     replayed: Some(receipt.replayed),
+                    transaction_id: None,
+                    wallet_id: None,
                     transaction: Some(TransactionView::new(
                         &receipt.entry,
                         receipt.rate_amount.to_decimal(),
@@ -274,6 +292,8 @@ async fn run(
                     ItemView {
                         status,
                         replayed: None,
+                        transaction_id: None,
+                        wallet_id: None,
                         transaction: None,
                         error: Some(view),
                     }
