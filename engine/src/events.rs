@@ -6,13 +6,17 @@
 //! exists if and only if its change does, and a restart loses none. The
 //! deliverer (in the API crate, which owns HTTP) takes due pointers, posts
 //! the events and records each attempt with `Engine::record_delivery`.
+//!
+//! Ids are handed out before the write and writes land out of id order, so
+//! readers page only up to the visible watermark (`crate::watermark`).
 
 use crate::ids::WalletId;
 use crate::money::{Currency, Fixed};
 use crate::store::{Cf, WriteOp};
 use crate::wallet::{Entry, Metadata, Wallet};
+use crate::watermark::{Reservation, Watermark};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,21 +175,32 @@ pub fn event_ops(event: &Event) -> Vec<WriteOp> {
     ops
 }
 
-/// Makes events: hands out ids and knows whether anyone is listening.
+/// Makes events: hands out their ids (see [`crate::watermark`]) and knows
+/// whether anyone is listening.
 #[derive(Debug)]
 pub struct Outbox {
-    next_id: AtomicU64,
+    ids: Arc<Watermark>,
     /// At least one webhook endpoint is configured.
     delivering: bool,
 }
 
+/// A new event and the reservation of its id. Write the event with its
+/// change, and settle the reservation by that write's outcome.
+#[derive(Debug)]
+pub struct NewEvent {
+    pub event: Event,
+    pub reservation: Reservation,
+}
+
 impl Outbox {
-    /// An outbox whose next event gets id `next_id`.
-    pub fn new(next_id: u64, delivering: bool) -> Outbox {
-        Outbox {
-            next_id: AtomicU64::new(next_id),
-            delivering,
-        }
+    /// An outbox taking its ids from `ids`.
+    pub fn new(ids: Arc<Watermark>, delivering: bool) -> Outbox {
+        Outbox { ids, delivering }
+    }
+
+    /// The ids of the events it makes.
+    pub fn ids(&self) -> &Arc<Watermark> {
+        &self.ids
     }
 
     /// Whether an event of `kind` is worth recording. Transaction events
@@ -206,10 +221,11 @@ impl Outbox {
         now_ms: i64,
         entry: Option<&Entry>,
         details: Metadata,
-    ) -> Event {
+    ) -> NewEvent {
         let snapshot = kind != EventKind::TransactionCreated;
-        Event {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+        let reservation = self.ids.reserve();
+        let event = Event {
+            id: reservation.id(),
             kind,
             wallet_id: wallet.id.clone(),
             created_at_ms: now_ms,
@@ -230,6 +246,7 @@ impl Outbox {
                 delivered_to: Vec::new(),
                 delivered_at_ms: None,
             },
-        }
+        };
+        NewEvent { event, reservation }
     }
 }

@@ -30,6 +30,7 @@ pub mod terms;
 pub mod timer;
 pub mod verify;
 pub mod wallet;
+pub mod watermark;
 
 #[cfg(feature = "rocks")]
 pub use actor::Receipt;
