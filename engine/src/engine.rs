@@ -74,6 +74,9 @@ pub struct EngineConfig {
     pub webhooks_enabled: bool,
     /// How long before a lot or wallet expires `wallet.lot_expiring` goes out.
     pub notice_lead: Duration,
+    /// Events no longer pending are kept at least this long (from their
+    /// creation), then pruned at compaction.
+    pub events_retention: Duration,
 }
 
 /// Failures opening the engine.
@@ -240,10 +243,22 @@ impl Engine {
         let newest_event = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let ttl_ms = i64::try_from(config.idempotency_ttl.as_millis()).unwrap_or(i64::MAX);
         let filter_clock = Arc::clone(&clock);
+        let events_clock = Arc::clone(&clock);
+        let retention_ms = i64::try_from(config.events_retention.as_millis()).unwrap_or(i64::MAX);
+        let newest = Arc::clone(&newest_event);
         let options = RocksOptions {
             idempotency_expired: Arc::new(move |value: &[u8]| {
                 idempotency::created_at_ms(value)
                     .is_some_and(|created| filter_clock.now_ms().saturating_sub(created) > ttl_ms)
+            }),
+            events_expired: Arc::new(move |key: &[u8], value: &[u8]| {
+                events::expired(
+                    key,
+                    value,
+                    events_clock.now_ms(),
+                    retention_ms,
+                    newest.load(std::sync::atomic::Ordering::Acquire),
+                )
             }),
             memtable_budget_bytes: config.memtable_budget_bytes,
             block_cache_bytes: config.block_cache_bytes,
@@ -300,7 +315,8 @@ impl Engine {
     }
 
     /// Compacts every column family now, which also prunes expired
-    /// idempotency records (normally RocksDB does this in the background).
+    /// idempotency records and events past their retention (normally
+    /// RocksDB does this in the background).
     pub fn compact(&self) -> Result<(), Error> {
         Ok(self.store.compact()?)
     }
@@ -1034,7 +1050,7 @@ impl Engine {
             end: Some(&end),
         };
         let (found, last) = self.scan_page(Cf::Events, bounds, start, limit, |_, value| {
-            let event: Event = codec::decode(Cf::Events.name(), value)?;
+            let event = events::decode_event(value)?;
             Ok(status
                 .is_none_or(|status| status == event.delivery.status)
                 .then_some(event))
@@ -1062,7 +1078,7 @@ impl Engine {
                 break;
             }
             if let Some(bytes) = self.shared.store.get(Cf::Events, &events::event_key(id))? {
-                due.push(codec::decode(Cf::Events.name(), &bytes)?);
+                due.push(events::decode_event(&bytes)?);
             }
         }
         Ok(due)

@@ -30,6 +30,7 @@ fn config(dir: &std::path::Path) -> EngineConfig {
         // Every debit then records a wallet_transaction.created event.
         webhooks_enabled: true,
         notice_lead: Duration::from_secs(72 * 3600),
+        events_retention: Duration::from_secs(30 * 24 * 3600),
     }
 }
 
@@ -169,5 +170,81 @@ async fn paging_while_wallets_write_concurrently_returns_every_event_exactly_onc
     let repeated: Vec<(&u64, &usize)> = seen.iter().filter(|(_, count)| **count > 1).collect();
     assert!(repeated.is_empty(), "returned twice: {repeated:?}");
     assert_eq!(seen.keys().copied().collect::<Vec<_>>(), expected);
+    engine.shutdown();
+}
+
+/// Records one delivery attempt of event `id` as settled with `status`.
+async fn settle(engine: &Engine, id: u64, status: engine::DeliveryStatus) {
+    let due = engine.due_events(100).expect("due");
+    let event = due
+        .iter()
+        .find(|event| event.id == id)
+        .expect("the event is pending");
+    let mut delivery = event.delivery.clone();
+    delivery.attempts += 1;
+    delivery.status = status;
+    engine
+        .record_delivery(event, delivery)
+        .await
+        .expect("recorded");
+}
+
+fn listed(engine: &Engine) -> Vec<(u64, &'static str)> {
+    let (events, next) = engine.events(None, None, 100).expect("events");
+    assert!(next.is_none());
+    events
+        .iter()
+        .map(|event| (event.id, event.delivery.status.as_str()))
+        .collect()
+}
+
+#[actix_rt::test]
+async fn compaction_prunes_settled_events_past_retention_but_never_pending_ones_or_the_newest() {
+    use engine::DeliveryStatus::{Delivered, Failed};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(1_700_000_000_000);
+    let open = |registry: &prometheus::Registry| {
+        Engine::open(config(dir.path()), Arc::new(clock.clone()), registry).expect("opens")
+    };
+    let engine = open(&prometheus::Registry::new());
+    // 1 wallet.created, 2 its opening transaction; 3 a debit's transaction;
+    // 4 and 5 the second wallet's.
+    let first = new_wallet(&engine, "cus_a").await;
+    engine.execute(&first, debit(), None).await.expect("debit");
+    new_wallet(&engine, "cus_b").await;
+    settle(&engine, 1, Delivered).await;
+    settle(&engine, 3, Failed).await;
+    settle(&engine, 4, Delivered).await;
+    settle(&engine, 5, Delivered).await;
+    let all = vec![
+        (1, "delivered"),
+        (2, "pending"),
+        (3, "failed"),
+        (4, "delivered"),
+        (5, "delivered"),
+    ];
+    assert_eq!(listed(&engine), all);
+
+    // Within the retention nothing goes.
+    clock.advance(30 * 86_400_000);
+    engine.compact().expect("compacts");
+    assert_eq!(listed(&engine), all);
+
+    // Past it, settled events go; the pending one stays, and so does the
+    // newest, whose id the next start counts from.
+    clock.advance(1_000);
+    engine.compact().expect("compacts");
+    assert_eq!(listed(&engine), vec![(2, "pending"), (5, "delivered")]);
+
+    engine.shutdown();
+    drop(engine);
+    let engine = open(&prometheus::Registry::new());
+    let third = new_wallet(&engine, "cus_c").await;
+    let (events, _) = engine.events(None, Some(5), 100).expect("events");
+    let fresh: Vec<(u64, &engine::WalletId)> = events
+        .iter()
+        .map(|event| (event.id, &event.wallet_id))
+        .collect();
+    assert_eq!(fresh, vec![(6, &third), (7, &third)], "ids are not reused");
     engine.shutdown();
 }
