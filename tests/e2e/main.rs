@@ -3,6 +3,7 @@
 //! feature.
 
 mod common;
+mod receiver;
 
 mod batch;
 mod concurrency;
