@@ -62,6 +62,7 @@ pub struct Webhooks {
     pub backoff_max_ms: u64,
     pub timeout_ms: u64,
     pub poll_ms: u64,
+    pub concurrency: usize,
 }
 
 /// Every setting; see `config/tally.toml` for what each means.
@@ -188,6 +189,9 @@ impl Settings {
                 "events_retention_hours",
                 "must be greater than zero (events are kept at least this long)",
             ));
+        }
+        if hooks.concurrency == 0 {
+            return Err(invalid("webhooks.concurrency", "must be greater than zero"));
         }
         if hooks.max_attempts == 0 || hooks.poll_ms == 0 || self.timer_poll_ms == 0 {
             return Err(invalid(
@@ -427,6 +431,18 @@ mod tests {
             .expect_err("zero retention");
         assert!(
             error.to_string().contains("events_retention_hours"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn webhook_concurrency_defaults_to_eight_and_must_be_positive() {
+        let settings = Settings::load_from(None, &[]).expect("defaults are valid");
+        assert_eq!(settings.webhooks.concurrency, 8);
+        let error = Settings::load_from(None, &env(&[("TALLY_WEBHOOKS__CONCURRENCY", "0")]))
+            .expect_err("zero concurrency");
+        assert!(
+            error.to_string().contains("webhooks.concurrency"),
             "{error}"
         );
     }

@@ -1059,26 +1059,48 @@ impl Engine {
     }
 
     /// Pending events whose next attempt is due by the clock's now, soonest
-    /// first, at most `limit`.
-    pub fn due_events(&self, limit: usize) -> Result<Vec<Event>, Error> {
+    /// first, at most `limit`, passing over those `skip` names (the
+    /// deliverer's events already in flight). Reads at most [`SCAN_MAX`]
+    /// outbox pointers.
+    pub fn due_events(
+        &self,
+        limit: usize,
+        skip: &dyn Fn(u64) -> bool,
+    ) -> Result<Vec<Event>, Error> {
         let now_ms = self.shared.clock.now_ms();
-        let pairs = self.shared.store.scan(Scan {
-            cf: Cf::Outbox,
-            prefix: &[],
-            start_exclusive: None,
-            direction: Direction::Forward,
-            limit,
-        })?;
         let mut due = Vec::new();
-        for (key, _) in pairs {
-            let Some((at, id)) = events::outbox_parts(&key) else {
-                continue;
-            };
-            if at > now_ms {
-                break;
+        let mut start: Option<Vec<u8>> = None;
+        let mut read = 0;
+        while due.len() < limit && read < SCAN_MAX {
+            let pairs = self.shared.store.scan(Scan {
+                cf: Cf::Outbox,
+                prefix: &[],
+                start_exclusive: start.as_deref(),
+                direction: Direction::Forward,
+                limit: SCAN_PAGE,
+            })?;
+            let exhausted = pairs.len() < SCAN_PAGE;
+            for (key, _) in pairs {
+                read += 1;
+                let Some((at, id)) = events::outbox_parts(&key) else {
+                    continue;
+                };
+                if at > now_ms {
+                    return Ok(due);
+                }
+                start = Some(key);
+                if skip(id) {
+                    continue;
+                }
+                if let Some(bytes) = self.shared.store.get(Cf::Events, &events::event_key(id))? {
+                    due.push(events::decode_event(&bytes)?);
+                    if due.len() == limit {
+                        break;
+                    }
+                }
             }
-            if let Some(bytes) = self.shared.store.get(Cf::Events, &events::event_key(id))? {
-                due.push(events::decode_event(&bytes)?);
+            if exhausted {
+                break;
             }
         }
         Ok(due)
@@ -1087,13 +1109,22 @@ impl Engine {
     /// Records a delivery attempt of `event` durably: its new delivery state,
     /// and its outbox pointer moved to the next attempt (or dropped).
     pub async fn record_delivery(&self, event: &Event, delivery: Delivery) -> Result<(), Error> {
-        let mut ops = vec![WriteOp::Delete {
-            cf: Cf::Outbox,
-            key: events::outbox_key(event.delivery.next_attempt_ms, event.id),
-        }];
-        let mut updated = event.clone();
-        updated.delivery = delivery;
-        ops.extend(event_ops(&updated));
+        self.record_deliveries(vec![(event, delivery)]).await
+    }
+
+    /// Records delivery attempts of many events in one durable write (see
+    /// [`Engine::record_delivery`]).
+    pub async fn record_deliveries(&self, attempts: Vec<(&Event, Delivery)>) -> Result<(), Error> {
+        let mut ops = Vec::with_capacity(attempts.len() * 3);
+        for (event, delivery) in attempts {
+            ops.push(WriteOp::Delete {
+                cf: Cf::Outbox,
+                key: events::outbox_key(event.delivery.next_attempt_ms, event.id),
+            });
+            let mut updated = event.clone();
+            updated.delivery = delivery;
+            ops.extend(event_ops(&updated));
+        }
         self.commit(ops).await
     }
 

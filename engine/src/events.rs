@@ -5,7 +5,7 @@
 //! `outbox` keyed by when the next delivery attempt is due. So an event
 //! exists if and only if its change does, and a restart loses none. The
 //! deliverer (in the API crate, which owns HTTP) takes due pointers, posts
-//! the events and records each attempt with `Engine::record_delivery`.
+//! the events and records each attempt with `Engine::record_deliveries`.
 //!
 //! Ids are handed out before the write and writes land out of id order, so
 //! readers page only up to the visible watermark (`crate::watermark`).

@@ -42,7 +42,7 @@ pub use engine::{
     WalletFilter, WalletList,
 };
 pub use error::Error;
-pub use events::{DeliveryStatus, Event, EventKind};
+pub use events::{Delivery, DeliveryStatus, Event, EventKind};
 pub use ids::{TxnId, WalletId};
 pub use lots::{CreditKind, Lot, LotChange};
 pub use money::{Credits, Currency};

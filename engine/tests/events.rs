@@ -175,7 +175,7 @@ async fn paging_while_wallets_write_concurrently_returns_every_event_exactly_onc
 
 /// Records one delivery attempt of event `id` as settled with `status`.
 async fn settle(engine: &Engine, id: u64, status: engine::DeliveryStatus) {
-    let due = engine.due_events(100).expect("due");
+    let due = engine.due_events(100, &|_| false).expect("due");
     let event = due
         .iter()
         .find(|event| event.id == id)

@@ -8,6 +8,7 @@ mod receiver;
 mod batch;
 mod concurrency;
 mod crash;
+mod delivery;
 mod deposits;
 mod errors;
 mod idempotency;
