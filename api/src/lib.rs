@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod deliverer;
 pub mod dto;
 pub mod error;
 pub mod import;

@@ -4,11 +4,11 @@
 //! then drains the commit queue before returning.
 
 use crate::auth::{ApiKey, KeySource};
+use crate::deliverer::{start_deliverer, Deliverer};
 use crate::dto::Limits;
 use crate::error::ApiError;
 use crate::metrics::HttpMetrics;
 use crate::settings::{ClockSetting, Settings, SettingsError};
-use crate::webhooks::{start_deliverer, Deliverer};
 use actix_web::{web, App, HttpServer};
 use engine::timer::start_timer;
 use engine::{Clock, Engine, ManualClock, OpenError, SystemClock};
@@ -85,12 +85,8 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
         None => Arc::new(SystemClock),
     };
     let engine = Arc::new(Engine::open(settings.engine_config()?, clock, &registry)?);
-    let deliverer = (!settings.webhooks.endpoints.is_empty()).then(|| {
-        Arc::new(Deliverer::new(
-            Arc::clone(&engine),
-            settings.webhooks.clone(),
-        ))
-    });
+    let deliverer = (!settings.webhooks.endpoints.is_empty())
+        .then(|| Deliverer::start(Arc::clone(&engine), settings.webhooks.clone()));
     // On a manual clock nothing runs by itself: POST /v1/admin/clock runs
     // the passes, so tests see each step happen exactly when they ask.
     if manual_clock.is_none() {

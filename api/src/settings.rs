@@ -62,6 +62,7 @@ pub struct Webhooks {
     pub backoff_max_ms: u64,
     pub timeout_ms: u64,
     pub poll_ms: u64,
+    pub concurrency: usize,
 }
 
 /// Every setting; see `config/tally.toml` for what each means.
@@ -82,6 +83,7 @@ pub struct Settings {
     pub actor_idle_timeout_ms: u64,
     pub actors_resident_max: usize,
     pub idempotency_ttl_hours: u64,
+    pub events_retention_hours: u64,
     pub recent_keys_max: usize,
     pub memtable_budget_mib: usize,
     pub block_cache_mib: usize,
@@ -184,6 +186,15 @@ impl Settings {
                 "must be at least 16 characters when endpoints are set",
             ));
         }
+        if self.events_retention_hours == 0 {
+            return Err(invalid(
+                "events_retention_hours",
+                "must be greater than zero (events are kept at least this long)",
+            ));
+        }
+        if hooks.concurrency == 0 {
+            return Err(invalid("webhooks.concurrency", "must be greater than zero"));
+        }
         if hooks.max_attempts == 0 || hooks.poll_ms == 0 || self.timer_poll_ms == 0 {
             return Err(invalid(
                 "webhooks.max_attempts",
@@ -258,6 +269,7 @@ impl Settings {
             actor_idle_timeout_ms,
             actors_resident_max,
             idempotency_ttl_hours,
+            events_retention_hours,
             recent_keys_max,
             memtable_budget_mib,
             block_cache_mib,
@@ -299,6 +311,7 @@ impl Settings {
             user_wallet_rate: self.user_wallet_rate()?,
             webhooks_enabled: !webhooks.endpoints.is_empty(),
             notice_lead: Duration::from_secs(expiry_notice_hours.saturating_mul(3600)),
+            events_retention: Duration::from_secs(events_retention_hours.saturating_mul(3600)),
         })
     }
 }
@@ -413,6 +426,31 @@ mod tests {
             .expect_err("unknown currency");
         assert!(
             error.to_string().contains("user_wallets.currency"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn events_retention_defaults_to_thirty_days_and_must_be_positive() {
+        let settings = Settings::load_from(None, &[]).expect("defaults are valid");
+        let config = settings.engine_config().expect("engine config");
+        assert_eq!(config.events_retention, Duration::from_secs(720 * 3600));
+        let error = Settings::load_from(None, &env(&[("TALLY_EVENTS_RETENTION_HOURS", "0")]))
+            .expect_err("zero retention");
+        assert!(
+            error.to_string().contains("events_retention_hours"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn webhook_concurrency_defaults_to_eight_and_must_be_positive() {
+        let settings = Settings::load_from(None, &[]).expect("defaults are valid");
+        assert_eq!(settings.webhooks.concurrency, 8);
+        let error = Settings::load_from(None, &env(&[("TALLY_WEBHOOKS__CONCURRENCY", "0")]))
+            .expect_err("zero concurrency");
+        assert!(
+            error.to_string().contains("webhooks.concurrency"),
             "{error}"
         );
     }

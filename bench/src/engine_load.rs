@@ -33,6 +33,7 @@ fn engine_config(dir: &std::path::Path) -> EngineConfig {
         user_wallet_rate: rust_decimal::Decimal::ONE,
         webhooks_enabled: false,
         notice_lead: Duration::from_secs(72 * 3600),
+        events_retention: Duration::from_secs(30 * 24 * 3600),
     }
 }
 

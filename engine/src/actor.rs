@@ -21,6 +21,7 @@ use crate::money::{Credits, Fixed};
 use crate::rules::Trigger;
 use crate::store::{codec, keys, Cf, Store, WriteOp};
 use crate::wallet::{Command, Entry, EntryKind, Metadata, Source, Wallet, WalletStatus};
+use crate::watermark::{self, Reservation};
 use actix::prelude::*;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -176,6 +177,9 @@ pub(crate) struct WalletActor {
     /// Sequence number of the stored checkpoint of the wallet's state (at
     /// most: see [`WalletActor::rollback`]).
     checkpoint_seq: u64,
+    /// Ids of the events staged in the current turn; they travel with the
+    /// turn's commit request, which settles them (see `crate::watermark`).
+    reservations: Vec<Reservation>,
     last_used: Instant,
     /// Raised on every message, for the shard's eviction clock.
     used: Arc<AtomicBool>,
@@ -212,6 +216,7 @@ impl WalletActor {
             durable_seq,
             recent: HashMap::new(),
             recent_order: VecDeque::new(),
+            reservations: Vec::new(),
             last_used: Instant::now(),
             used,
             retired: false,
@@ -483,7 +488,7 @@ impl WalletActor {
     /// Writes an event of `kind` into the outbox with this turn's changes.
     /// Wallet events carry the wallet as it now stands.
     fn emit(
-        &self,
+        &mut self,
         kind: EventKind,
         entry: Option<&Entry>,
         details: Metadata,
@@ -494,13 +499,14 @@ impl WalletActor {
             return;
         }
         let now_ms = self.shared.clock.now_ms();
-        let event = outbox.event(kind, &self.wallet, now_ms, entry, details);
+        let new = outbox.event(kind, &self.wallet, now_ms, entry, details);
         self.shared
             .metrics
             .events
             .with_label_values(&[kind.as_str()])
             .inc();
-        ops.extend(event_ops(&event));
+        ops.extend(event_ops(&new.event));
+        self.reservations.push(new.reservation);
     }
 
     /// Closes a turn: moves the wallet's schedule entry if its next wake
@@ -540,17 +546,19 @@ impl WalletActor {
         }
     }
 
-    /// Queues `ops` (entries up to `last_seq`); `done` runs after the sync.
-    /// Returns false when the queue refused them: `done` has then already
-    /// run with the error and the caller must roll back.
+    /// Queues `ops` (entries up to `last_seq`) with the turn's event ids;
+    /// `done` runs after the sync. Returns false when the queue refused
+    /// them: `done` has then already run with the error and the caller must
+    /// roll back.
     fn submit(
-        &self,
+        &mut self,
         ops: Vec<WriteOp>,
         last_seq: u64,
         done: impl FnOnce(Result<(), CommitError>) + Send + 'static,
     ) -> bool {
         let pending = Arc::clone(&self.pending);
         let durable_seq = Arc::clone(&self.durable_seq);
+        let reservations = std::mem::take(&mut self.reservations);
         pending.fetch_add(1, Ordering::AcqRel);
         self.shared.commit.submit(CommitRequest {
             epoch: self.epoch,
@@ -559,21 +567,26 @@ impl WalletActor {
                 if outcome.is_ok() {
                     durable_seq.fetch_max(last_seq, Ordering::AcqRel);
                 }
+                // The events are readable now (or will never be): move the
+                // watermark before the replies leave.
+                watermark::settle(reservations, &outcome);
                 pending.fetch_sub(1, Ordering::AcqRel);
                 done(outcome);
             }),
         })
     }
 
-    /// Undoes a turn the commit queue refused. A checkpoint the turn meant
-    /// to write was not written: the stored one is at or before `before`
-    /// (how far before only disk knows, and it needs not be exact: the next
-    /// checkpoint is merely a little late).
+    /// Undoes a turn that will not be written (the commit queue refused it,
+    /// or a step of it failed): its event ids are released. A checkpoint the
+    /// turn meant to write was not written: the stored one is at or before
+    /// `before` (how far before only disk knows, and it needs not be exact:
+    /// the next checkpoint is merely a little late).
     fn rollback(&mut self, before: Wallet) {
         let seq = before.seq;
         self.checkpoint_seq = self.checkpoint_seq.min(seq);
         self.wallet = before;
         self.recent.retain(|_, recent| recent.entry.seq <= seq);
+        self.reservations.clear();
     }
 
     /// Applies one decided entry and queues it; the reply leaves after the sync.

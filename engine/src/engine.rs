@@ -21,6 +21,7 @@ use crate::store::{codec, keys, Cf, Direction, Scan, Store, StoreError, WriteOp}
 use crate::wallet::{
     deposit_credits, Command, Entry, Metadata, NewWallet, Wallet, WalletError, WalletStatus,
 };
+use crate::watermark::{self, Reservation, Watermark};
 use actix::dev::SendError;
 use rust_decimal::Decimal;
 use std::path::PathBuf;
@@ -75,6 +76,9 @@ pub struct EngineConfig {
     pub webhooks_enabled: bool,
     /// How long before a lot or wallet expires `wallet.lot_expiring` goes out.
     pub notice_lead: Duration,
+    /// Events no longer pending are kept at least this long (from their
+    /// creation), then pruned at compaction.
+    pub events_retention: Duration,
 }
 
 /// Failures opening the engine.
@@ -176,6 +180,13 @@ pub struct TimerPass {
     pub next_due_ms: Option<i64>,
 }
 
+/// Which keys a list page may read: those with `prefix`, below `end`.
+#[derive(Debug, Clone, Copy)]
+struct Bounds<'a> {
+    prefix: &'a [u8],
+    end: Option<&'a [u8]>,
+}
+
 /// The wallet id a list cursor key names.
 fn keys_wallet(cf: Cf, key: &[u8]) -> Option<WalletId> {
     match cf {
@@ -231,12 +242,26 @@ impl Engine {
         layer: Option<StoreLayer>,
     ) -> Result<Engine, OpenError> {
         let metrics = EngineMetrics::register(registry)?;
+        // The highest event id committed; raised once the store is open.
+        let newest_event = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let ttl_ms = i64::try_from(config.idempotency_ttl.as_millis()).unwrap_or(i64::MAX);
         let filter_clock = Arc::clone(&clock);
+        let events_clock = Arc::clone(&clock);
+        let retention_ms = i64::try_from(config.events_retention.as_millis()).unwrap_or(i64::MAX);
+        let newest = Arc::clone(&newest_event);
         let options = RocksOptions {
             idempotency_expired: Arc::new(move |value: &[u8]| {
                 idempotency::created_at_ms(value)
                     .is_some_and(|created| filter_clock.now_ms().saturating_sub(created) > ttl_ms)
+            }),
+            events_expired: Arc::new(move |key: &[u8], value: &[u8]| {
+                events::expired(
+                    key,
+                    value,
+                    events_clock.now_ms(),
+                    retention_ms,
+                    newest.load(std::sync::atomic::Ordering::Acquire),
+                )
             }),
             memtable_budget_bytes: config.memtable_budget_bytes,
             block_cache_bytes: config.block_cache_bytes,
@@ -266,7 +291,10 @@ impl Engine {
             idle_timeout: config.actor_idle_timeout,
             idempotency_ttl_ms: ttl_ms,
             recent_keys_max: config.recent_keys_max,
-            outbox: Outbox::new(next_event_id(store.as_ref())?, config.webhooks_enabled),
+            outbox: Outbox::new(
+                Watermark::new(next_event_id(store.as_ref())?, newest_event),
+                config.webhooks_enabled,
+            ),
             notice_lead_ms: i64::try_from(config.notice_lead.as_millis()).unwrap_or(i64::MAX),
         });
         let router = Router::new(
@@ -295,7 +323,8 @@ impl Engine {
     }
 
     /// Compacts every column family now, which also prunes expired
-    /// idempotency records (normally RocksDB does this in the background).
+    /// idempotency records and events past their retention (normally
+    /// RocksDB does this in the background).
     pub fn compact(&self) -> Result<(), Error> {
         Ok(self.store.compact()?)
     }
@@ -385,11 +414,13 @@ impl Engine {
     }
 
     /// Builds a new wallet, its opening entry, and the ops that store them
-    /// (wallet, entry, customer index, idempotency record).
+    /// (wallet, entry, customer index, idempotency record, events). The ids
+    /// of its events are added to `reservations`.
     fn opening(
         &self,
         spec: NewWallet,
         check: Option<&KeyCheck>,
+        reservations: &mut Vec<Reservation>,
     ) -> Result<(Wallet, Entry, Vec<WriteOp>), Error> {
         let now_ms = self.shared.clock.now_ms();
         let id = WalletId::generate(now_ms);
@@ -427,8 +458,9 @@ impl Engine {
         }
         for (kind, with_entry) in created {
             if outbox.records(kind) {
-                let event = outbox.event(kind, &wallet, now_ms, with_entry, Vec::new());
-                ops.extend(event_ops(&event));
+                let new = outbox.event(kind, &wallet, now_ms, with_entry, Vec::new());
+                ops.extend(event_ops(&new.event));
+                reservations.push(new.reservation);
             }
         }
         if let Some(check) = check {
@@ -452,8 +484,9 @@ impl Engine {
         spec: NewWallet,
         check: Option<&KeyCheck>,
     ) -> Result<(Wallet, Entry), Error> {
-        let (wallet, entry, ops) = self.opening(spec, check)?;
-        self.commit(ops).await?;
+        let mut reservations = Vec::new();
+        let (wallet, entry, ops) = self.opening(spec, check, &mut reservations)?;
+        self.commit_events(ops, reservations).await?;
         self.observe_opening(&entry);
         Ok((wallet, entry))
     }
@@ -467,11 +500,23 @@ impl Engine {
 
     /// Writes `ops` durably, outside any wallet actor.
     async fn commit(&self, ops: Vec<WriteOp>) -> Result<(), Error> {
+        self.commit_events(ops, Vec::new()).await
+    }
+
+    /// Writes `ops`, which hold new events, durably; their ids are settled
+    /// by the outcome (see `crate::watermark`) whether or not the caller
+    /// still waits for it.
+    async fn commit_events(
+        &self,
+        ops: Vec<WriteOp>,
+        reservations: Vec<Reservation>,
+    ) -> Result<(), Error> {
         let (sender, receiver) = oneshot::channel();
         self.shared.commit.submit(CommitRequest {
             epoch: self.shared.commit.epoch(),
             ops,
             done: Box::new(move |outcome| {
+                watermark::settle(reservations, &outcome);
                 let _ = sender.send(outcome);
             }),
         });
@@ -774,6 +819,8 @@ impl Engine {
         let mut wallets = std::collections::HashMap::with_capacity(users.len());
         let mut ops = Vec::new();
         let mut openings = Vec::new();
+        // Dropped unsettled (ids released) if a step below fails.
+        let mut reservations = Vec::new();
         for user in users {
             if let Some(id) = self.user_wallet_id(&user)? {
                 wallets.insert(user, id);
@@ -788,7 +835,7 @@ impl Engine {
                 status: crate::wallet::WalletStatus::Active,
                 terms: crate::terms::TermsSpec::default(),
             };
-            let (wallet, entry, wallet_ops) = self.opening(spec, None)?;
+            let (wallet, entry, wallet_ops) = self.opening(spec, None, &mut reservations)?;
             ops.extend(wallet_ops);
             ops.push(WriteOp::Put {
                 cf: Cf::Users,
@@ -799,7 +846,7 @@ impl Engine {
             wallets.insert(user, wallet.id);
         }
         if !ops.is_empty() {
-            self.commit(ops).await?;
+            self.commit_events(ops, reservations).await?;
             openings
                 .iter()
                 .for_each(|entry| self.observe_opening(entry));
@@ -867,7 +914,11 @@ impl Engine {
             ),
             None => (Cf::Wallets, Vec::new(), after.map(keys::wallet)),
         };
-        let (wallets, last) = self.scan_page(cf, &prefix, start, limit, |key, value| {
+        let bounds = Bounds {
+            prefix: &prefix,
+            end: None,
+        };
+        let (wallets, last) = self.scan_page(cf, bounds, start, limit, |key, value| {
             let wallet: Wallet = match cf {
                 Cf::Customers => {
                     let (_, id) = keys::customer_parts(key).ok_or_else(|| StoreError::Corrupt {
@@ -887,14 +938,14 @@ impl Engine {
         })
     }
 
-    /// Reads `cf` in key order from just past `start`, keeping what `keep`
-    /// returns, until `limit` are kept or [`SCAN_MAX`] are read. Returns
-    /// them and, when more may follow, the last key read (where the next
-    /// page starts).
+    /// Reads `cf` in key order from just past `start`, within `bounds`,
+    /// keeping what `keep` returns, until `limit` are kept or [`SCAN_MAX`]
+    /// are read. Returns them and, when more may follow, the last key read
+    /// (where the next page starts).
     fn scan_page<T>(
         &self,
         cf: Cf,
-        prefix: &[u8],
+        bounds: Bounds<'_>,
         mut start: Option<Vec<u8>>,
         limit: usize,
         mut keep: impl FnMut(&[u8], &[u8]) -> Result<Option<T>, Error>,
@@ -904,13 +955,16 @@ impl Engine {
         loop {
             let pairs = self.shared.store.scan(Scan {
                 cf,
-                prefix,
+                prefix: bounds.prefix,
                 start_exclusive: start.as_deref(),
                 direction: Direction::Forward,
                 limit: SCAN_PAGE,
             })?;
             let exhausted = pairs.len() < SCAN_PAGE;
             for (key, value) in pairs {
+                if bounds.end.is_some_and(|end| key.as_slice() >= end) {
+                    return Ok((kept, None));
+                }
                 read += 1;
                 if let Some(item) = keep(&key, &value)? {
                     kept.push(item);
@@ -987,17 +1041,28 @@ impl Engine {
         }
     }
 
-    /// Events in id order, strictly after `after`, with `status` if given.
-    /// Like [`Engine::list_wallets`], a page reads at most [`SCAN_MAX`].
+    /// Events in id order, strictly after `after`, with `status` if given,
+    /// and only below the visible watermark (see `crate::watermark`): an
+    /// event still being written when this page is read has an id no lower
+    /// than the watermark, so a cursor never passes an event that appears
+    /// later. Like [`Engine::list_wallets`], a page reads at most
+    /// [`SCAN_MAX`].
     pub fn events(
         &self,
         status: Option<DeliveryStatus>,
         after: Option<u64>,
         limit: usize,
     ) -> Result<(Vec<Event>, Option<u64>), Error> {
+        // Read the watermark before the store: everything below it is
+        // already readable.
+        let end = events::event_key(self.shared.outbox.ids().visible());
         let start = after.map(events::event_key);
-        let (found, last) = self.scan_page(Cf::Events, &[], start, limit, |_, value| {
-            let event: Event = codec::decode(Cf::Events.name(), value)?;
+        let bounds = Bounds {
+            prefix: &[],
+            end: Some(&end),
+        };
+        let (found, last) = self.scan_page(Cf::Events, bounds, start, limit, |_, value| {
+            let event = events::decode_event(value)?;
             Ok(status
                 .is_none_or(|status| status == event.delivery.status)
                 .then_some(event))
@@ -1006,26 +1071,48 @@ impl Engine {
     }
 
     /// Pending events whose next attempt is due by the clock's now, soonest
-    /// first, at most `limit`.
-    pub fn due_events(&self, limit: usize) -> Result<Vec<Event>, Error> {
+    /// first, at most `limit`, passing over those `skip` names (the
+    /// deliverer's events already in flight). Reads at most [`SCAN_MAX`]
+    /// outbox pointers.
+    pub fn due_events(
+        &self,
+        limit: usize,
+        skip: &dyn Fn(u64) -> bool,
+    ) -> Result<Vec<Event>, Error> {
         let now_ms = self.shared.clock.now_ms();
-        let pairs = self.shared.store.scan(Scan {
-            cf: Cf::Outbox,
-            prefix: &[],
-            start_exclusive: None,
-            direction: Direction::Forward,
-            limit,
-        })?;
         let mut due = Vec::new();
-        for (key, _) in pairs {
-            let Some((at, id)) = events::outbox_parts(&key) else {
-                continue;
-            };
-            if at > now_ms {
-                break;
+        let mut start: Option<Vec<u8>> = None;
+        let mut read = 0;
+        while due.len() < limit && read < SCAN_MAX {
+            let pairs = self.shared.store.scan(Scan {
+                cf: Cf::Outbox,
+                prefix: &[],
+                start_exclusive: start.as_deref(),
+                direction: Direction::Forward,
+                limit: SCAN_PAGE,
+            })?;
+            let exhausted = pairs.len() < SCAN_PAGE;
+            for (key, _) in pairs {
+                read += 1;
+                let Some((at, id)) = events::outbox_parts(&key) else {
+                    continue;
+                };
+                if at > now_ms {
+                    return Ok(due);
+                }
+                start = Some(key);
+                if skip(id) {
+                    continue;
+                }
+                if let Some(bytes) = self.shared.store.get(Cf::Events, &events::event_key(id))? {
+                    due.push(events::decode_event(&bytes)?);
+                    if due.len() == limit {
+                        break;
+                    }
+                }
             }
-            if let Some(bytes) = self.shared.store.get(Cf::Events, &events::event_key(id))? {
-                due.push(codec::decode(Cf::Events.name(), &bytes)?);
+            if exhausted {
+                break;
             }
         }
         Ok(due)
@@ -1034,13 +1121,22 @@ impl Engine {
     /// Records a delivery attempt of `event` durably: its new delivery state,
     /// and its outbox pointer moved to the next attempt (or dropped).
     pub async fn record_delivery(&self, event: &Event, delivery: Delivery) -> Result<(), Error> {
-        let mut ops = vec![WriteOp::Delete {
-            cf: Cf::Outbox,
-            key: events::outbox_key(event.delivery.next_attempt_ms, event.id),
-        }];
-        let mut updated = event.clone();
-        updated.delivery = delivery;
-        ops.extend(event_ops(&updated));
+        self.record_deliveries(vec![(event, delivery)]).await
+    }
+
+    /// Records delivery attempts of many events in one durable write (see
+    /// [`Engine::record_delivery`]).
+    pub async fn record_deliveries(&self, attempts: Vec<(&Event, Delivery)>) -> Result<(), Error> {
+        let mut ops = Vec::with_capacity(attempts.len() * 3);
+        for (event, delivery) in attempts {
+            ops.push(WriteOp::Delete {
+                cf: Cf::Outbox,
+                key: events::outbox_key(event.delivery.next_attempt_ms, event.id),
+            });
+            let mut updated = event.clone();
+            updated.delivery = delivery;
+            ops.extend(event_ops(&updated));
+        }
         self.commit(ops).await
     }
 

@@ -36,6 +36,7 @@ pub mod timer;
 mod users;
 pub mod verify;
 pub mod wallet;
+pub mod watermark;
 
 #[cfg(feature = "rocks")]
 pub use actor::Receipt;
@@ -47,7 +48,7 @@ pub use engine::{
     WalletFilter, WalletList,
 };
 pub use error::Error;
-pub use events::{DeliveryStatus, Event, EventKind};
+pub use events::{Delivery, DeliveryStatus, Event, EventKind};
 pub use ids::{TxnId, WalletId};
 pub use lots::{CreditKind, Lot, LotChange};
 pub use money::{Credits, Currency};

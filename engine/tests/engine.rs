@@ -66,6 +66,7 @@ fn config(dir: &std::path::Path) -> EngineConfig {
         user_wallet_rate: rust_decimal::Decimal::ONE,
         webhooks_enabled: false,
         notice_lead: std::time::Duration::from_secs(72 * 3600),
+        events_retention: Duration::from_secs(30 * 24 * 3600),
     }
 }
 
@@ -412,5 +413,48 @@ async fn resident_actors_are_capped_and_evicted_wallets_reload_exactly() {
     }
     let report = engine.verify().expect("verifies");
     assert!(report.is_clean(), "{:?}", report.mismatches);
+    engine.shutdown();
+}
+
+#[actix_rt::test]
+async fn a_failed_write_releases_its_event_ids_so_later_events_stay_listable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fail_writes = Arc::new(AtomicUsize::new(0));
+    let layer_fail = Arc::clone(&fail_writes);
+    let layer: engine::engine::StoreLayer = Box::new(move |inner| {
+        Arc::new(FaultyStore {
+            inner,
+            fail_writes: layer_fail,
+        })
+    });
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let registry = prometheus::Registry::new();
+    let engine =
+        Engine::open_layered(config(dir.path()), clock, &registry, Some(layer)).expect("opens");
+    let first = new_wallet(&engine, "1").await;
+    // The creation's write fails: its wallet.created id was handed out and
+    // must not hold the event list back.
+    fail_writes.store(1, Ordering::SeqCst);
+    let spec = NewWallet {
+        external_customer_id: "cus_lost".into(),
+        currency: Currency::parse("USD").expect("known"),
+        rate_amount: rust_decimal::Decimal::ONE,
+        paid_credits: credits("1"),
+        granted_credits: Credits::ZERO,
+        status: engine::WalletStatus::Active,
+        terms: engine::TermsSpec::default(),
+    };
+    assert!(matches!(
+        engine.create_wallet(spec, None).await,
+        Err(Error::Unavailable(_))
+    ));
+    let second = new_wallet(&engine, "1").await;
+    let (events, next) = engine.events(None, None, 100).expect("events");
+    assert!(next.is_none());
+    let listed: Vec<(u64, &engine::WalletId)> = events
+        .iter()
+        .map(|event| (event.id, &event.wallet_id))
+        .collect();
+    assert_eq!(listed, vec![(1, &first), (3, &second)]);
     engine.shutdown();
 }

@@ -112,6 +112,7 @@ fn rig() -> Rig {
         user_wallet_rate: rust_decimal::Decimal::ONE,
         webhooks_enabled: false,
         notice_lead: Duration::from_secs(72 * 3600),
+        events_retention: Duration::from_secs(30 * 24 * 3600),
     };
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let registry = prometheus::Registry::new();

@@ -54,6 +54,7 @@ fn config(dir: &std::path::Path) -> EngineConfig {
         user_wallet_rate: rust_decimal::Decimal::ONE,
         webhooks_enabled: false,
         notice_lead: std::time::Duration::from_secs(72 * 3600),
+        events_retention: Duration::from_secs(30 * 24 * 3600),
     }
 }
 

@@ -3,10 +3,12 @@
 //! feature.
 
 mod common;
+mod receiver;
 
 mod batch;
 mod concurrency;
 mod crash;
+mod delivery;
 mod deposits;
 mod errors;
 mod idempotency;

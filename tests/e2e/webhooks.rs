@@ -4,78 +4,11 @@
 //! clock drives the retries; nothing sleeps for a schedule.
 
 use crate::common::{data_dir, Server};
+use crate::receiver::Receiver;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 
 const SECRET: &str = "whsec-test-0123456789";
-
-/// One request the receiver saw.
-#[derive(Debug, Clone)]
-struct Seen {
-    signature: String,
-    event_type: String,
-    body: Vec<u8>,
-    /// The status it answered with.
-    status: u16,
-}
-
-/// A receiver that answers 500 to its first `failures` requests, then 200.
-struct Receiver {
-    url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Receiver {
-    fn start(failures: usize) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let (mut length, mut signature, mut event_type) = (0, String::new(), String::new());
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    let (name, value) = line.split_once(':').unwrap_or((&line, ""));
-                    let value = value.trim().to_owned();
-                    match name.to_ascii_lowercase().as_str() {
-                        "content-length" => length = value.parse().unwrap_or(0),
-                        "tally-signature" => signature = value,
-                        "tally-event-type" => event_type = value,
-                        _ => {}
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                let mut log = log.lock().expect("log");
-                let status = if log.len() < failures { 500 } else { 200 };
-                log.push(Seen {
-                    signature,
-                    event_type,
-                    body,
-                    status,
-                });
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-            }
-        });
-        Receiver { url, seen }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().expect("log").clone()
-    }
-}
 
 /// Checks `t=<ts>,v1=<hex>` against the body with the shared secret.
 fn signature_is_valid(header: &str, body: &[u8]) -> bool {

@@ -16,7 +16,8 @@
 //! - `meta`:        `format_version` → u32
 //! - `schedule`:    due ms (i64 BE) ‖ id16 → empty; when the timer must
 //!   next wake each wallet (expiries, notices, interval top-ups)
-//! - `events`:      event id (u64 BE) → `Event` with its delivery record
+//! - `events`:      event id (u64 BE) → `Event` with its delivery record,
+//!   behind a header (status, creation time) the retention filter reads
 //! - `outbox`:      next attempt ms (i64 BE) ‖ event id → empty; the events
 //!   still to deliver, soonest first
 

@@ -20,11 +20,17 @@ const FORMAT_KEY: &[u8] = b"format_version";
 /// Decides whether an idempotency record may be dropped at compaction.
 pub type ExpiryFilter = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
+/// Decides whether an event (key, value) may be dropped at compaction.
+pub type KeyedExpiryFilter = Arc<dyn Fn(&[u8], &[u8]) -> bool + Send + Sync>;
+
 /// What `RocksStore::open` needs.
 pub struct RocksOptions {
     /// Idempotency records this filter calls expired are dropped when
     /// RocksDB compacts them: pruning costs no extra writes or scans.
     pub idempotency_expired: ExpiryFilter,
+    /// Events this filter calls expired (settled and past their retention)
+    /// are dropped the same way.
+    pub events_expired: KeyedExpiryFilter,
     /// Memory all memtables together may use.
     pub memtable_budget_bytes: usize,
     /// Size of the one block cache all column families share.
@@ -34,10 +40,12 @@ pub struct RocksOptions {
 }
 
 impl RocksOptions {
-    /// Defaults for tools that open a store briefly (verify, benches).
+    /// Defaults for tools that open a store briefly (verify, benches); they
+    /// keep every event.
     pub fn with_expiry(idempotency_expired: ExpiryFilter) -> RocksOptions {
         RocksOptions {
             idempotency_expired,
+            events_expired: Arc::new(|_: &[u8], _: &[u8]| false),
             memtable_budget_bytes: 128 << 20,
             block_cache_bytes: 64 << 20,
             wal_max_bytes: 64 << 20,
@@ -77,14 +85,25 @@ impl RocksStore {
             let mut cf_options = Options::default();
             cf_options.set_compression_type(DBCompressionType::Lz4);
             cf_options.set_block_based_table_factory(&table_options);
+            // A removed key becomes a tombstone, so an older version of it
+            // in a lower level cannot resurface.
+            let decision = |remove: bool| {
+                if remove {
+                    rocksdb::CompactionDecision::Remove
+                } else {
+                    rocksdb::CompactionDecision::Keep
+                }
+            };
             if *cf == Cf::Idempotency {
                 let expired = Arc::clone(&options.idempotency_expired);
                 cf_options.set_compaction_filter("idempotency_ttl", move |_level, _key, value| {
-                    if expired(value) {
-                        rocksdb::CompactionDecision::Remove
-                    } else {
-                        rocksdb::CompactionDecision::Keep
-                    }
+                    decision(expired(value))
+                });
+            }
+            if *cf == Cf::Events {
+                let expired = Arc::clone(&options.events_expired);
+                cf_options.set_compaction_filter("events_retention", move |_level, key, value| {
+                    decision(expired(key, value))
                 });
             }
             ColumnFamilyDescriptor::new(cf.name(), cf_options)
