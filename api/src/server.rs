@@ -45,6 +45,8 @@ pub enum ServeError {
     Open(#[from] OpenError),
     #[error("reading stored keys: {0}")]
     Engine(#[from] engine::Error),
+    #[error(transparent)]
+    KeyFile(#[from] crate::auth::KeyFileError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("{context}: {source}")]
@@ -66,6 +68,18 @@ pub fn bind(settings: &Settings) -> Result<TcpListener, ServeError> {
 /// Serves on `listener` until SIGTERM/SIGINT. Must run inside an actix
 /// `System` (see `main.rs`).
 pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeError> {
+    // The key first: an unusable key file stops the start before anything
+    // (engine, timer, deliverer) is running.
+    let (api_key, source) = ApiKey::load_or_generate(&settings.api_key, &settings.data_dir)?;
+    match source {
+        KeySource::Configured => tracing::info!("using the configured API key"),
+        KeySource::Stored(path) => {
+            tracing::info!(path = %path.display(), "using the API key stored in the data folder")
+        }
+        KeySource::Generated(path) => {
+            tracing::warn!(path = %path.display(), "no API key configured: generated one and stored it in this file")
+        }
+    }
     let registry = Registry::new();
     #[cfg(target_os = "linux")]
     registry.register(Box::new(
@@ -103,17 +117,6 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
                 Arc::clone(deliverer),
                 Duration::from_millis(settings.webhooks.poll_ms),
             );
-        }
-    }
-    let (api_key, source) = ApiKey::load_or_generate(&settings.api_key, &settings.data_dir)
-        .map_err(io("loading the API key"))?;
-    match source {
-        KeySource::Configured => tracing::info!("using the configured API key"),
-        KeySource::Stored(path) => {
-            tracing::info!(path = %path.display(), "using the API key stored in the data folder")
-        }
-        KeySource::Generated(path) => {
-            tracing::warn!(path = %path.display(), "no API key configured: generated one and stored it in this file")
         }
     }
     let state = web::Data::new(AppState {

@@ -162,8 +162,13 @@ impl Settings {
                 "must be an address such as 127.0.0.1:8080",
             ));
         }
-        if !self.api_key.is_empty() && self.api_key.len() < 16 {
-            return Err(invalid("api_key", "must be at least 16 characters"));
+        // Whitespace-only counts as too short: it is no secret at all.
+        let key_len = self.api_key.trim().chars().count();
+        if !self.api_key.is_empty() && key_len < crate::auth::KEY_LEN_MIN {
+            return Err(invalid(
+                "api_key",
+                &format!("must be at least {} characters", crate::auth::KEY_LEN_MIN),
+            ));
         }
         self.user_wallet_currency()?;
         self.user_wallet_rate()?;

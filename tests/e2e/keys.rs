@@ -169,3 +169,49 @@ fn scoped_keys_are_enforced_listed_and_revoked_live() {
     assert_eq!(as_key(&server, &debit_key, "GET", &wallet, None), 401);
     assert_eq!(server.get_wallet(&id)["balance"]["paid_credits"], "9");
 }
+
+#[test]
+fn an_empty_or_short_api_key_file_stops_the_start() {
+    for content in ["", " \n\t\n", "short-key\n"] {
+        let dir = data_dir();
+        let key_file = dir.path().join("api_key");
+        std::fs::write(&key_file, content).expect("write the key file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .env("TALLY_LISTEN", "127.0.0.1:0")
+            .env("TALLY_DATA_DIR", dir.path())
+            .env_remove("TALLY_API_KEY")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn tally");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("tally started with the key file {content:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(
+            &mut child.stderr.take().expect("stderr"),
+            &mut stderr,
+        )
+        .expect("read stderr");
+        assert!(!status.success(), "{content:?}: {stderr}");
+        assert!(
+            stderr.contains(&key_file.display().to_string()),
+            "the error names the file: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&key_file).expect("still there"),
+            content,
+            "the file is left for the operator to fix"
+        );
+    }
+}
