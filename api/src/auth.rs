@@ -277,16 +277,29 @@ impl Keyring {
     }
 }
 
+/// Random bytes of a key id: 96 bits, so ids of independently created keys
+/// practically never meet (with 32 bits, a collision was likely after some
+/// tens of thousands of keys, and it replaced the older key). A collision is
+/// still checked for at creation (`keys::create_key`).
+pub const KEY_ID_BYTES: usize = 12;
+
+/// Hex length of ids made before ids had [`KEY_ID_BYTES`]; such keys keep
+/// working.
+const LEGACY_KEY_ID_LEN: usize = 8;
+
 /// The id inside `tally_<id>_<secret>`.
 fn key_id(presented: &str) -> Option<&str> {
     let rest = presented.strip_prefix("tally_")?;
     let (id, secret) = rest.split_once('_')?;
-    (id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty()).then_some(id)
+    let known_length = id.len() == 2 * KEY_ID_BYTES || id.len() == LEGACY_KEY_ID_LEN;
+    (known_length && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty())
+        .then_some(id)
 }
 
-/// A new key: its record (to store) and its secret (to show once).
+/// A new key: its record (to store) and its secret (to show once). Store
+/// it with `keys::create_key`, which refuses an id already taken.
 pub fn generate_key(name: &str, scope: Scope, now_ms: i64) -> (ApiKeyRecord, String) {
-    let id = hex::encode(rand::random::<[u8; 4]>());
+    let id = hex::encode(rand::random::<[u8; KEY_ID_BYTES]>());
     let secret = format!("tally_{id}_{}", hex::encode(rand::random::<[u8; 24]>()));
     let record = ApiKeyRecord {
         id,
@@ -428,5 +441,26 @@ mod scope_tests {
         record.revoked_at_ms = Some(2);
         keyring.upsert(&record);
         assert_eq!(keyring.authenticate(&secret), None);
+    }
+
+    #[test]
+    fn key_ids_have_96_random_bits_and_legacy_ids_still_work() {
+        let (record, secret) = generate_key("gateway", Scope::Read, 1);
+        assert_eq!(record.id.len(), 2 * KEY_ID_BYTES);
+        assert_eq!(key_id(&secret), Some(record.id.as_str()));
+        let legacy = "tally_0123abcd_5ecret";
+        assert_eq!(key_id(legacy), Some("0123abcd"));
+        let keyring = Keyring::new(ApiKey::new("bootstrap-key-0123456789"), &[]);
+        let legacy_record = ApiKeyRecord {
+            id: "0123abcd".into(),
+            name: "old".into(),
+            scope: "read".into(),
+            digest: Sha256::digest(legacy.as_bytes()).into(),
+            created_at_ms: 0,
+            revoked_at_ms: None,
+        };
+        keyring.upsert(&legacy_record);
+        assert_eq!(keyring.authenticate(legacy), Some(Scope::Read));
+        assert_eq!(key_id("tally_0123abc_5ecret"), None, "odd length");
     }
 }

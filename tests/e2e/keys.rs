@@ -215,3 +215,46 @@ fn an_empty_or_short_api_key_file_stops_the_start() {
         );
     }
 }
+
+#[test]
+fn created_key_ids_have_96_bits_and_concurrent_creations_all_survive() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let made: Vec<(String, String)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|worker| {
+                let server = &server;
+                scope.spawn(move || {
+                    (0..25)
+                        .map(|i| {
+                            let body = format!(r#"{{"name":"k{worker}_{i}","scope":"read"}}"#);
+                            let reply = server.call("POST", "/v1/admin/api-keys", Some(&body), None);
+                            assert_eq!(reply.status, 201, "{:?}", reply.body);
+                            let id = reply.body["id"].as_str().expect("id").to_owned();
+                            let secret = reply.body["secret"].as_str().expect("secret").to_owned();
+                            (id, secret)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("worker"))
+            .collect()
+    });
+    for (id, secret) in &made {
+        assert_eq!(id.len(), 24, "96 random bits as hex: {id}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        assert!(secret.starts_with(&format!("tally_{id}_")), "{secret}");
+    }
+    let listed = server.call("GET", "/v1/admin/api-keys", None, None);
+    assert_eq!(
+        listed.body["data"].as_array().expect("data").len(),
+        made.len(),
+        "every created key is stored"
+    );
+    for (_, secret) in &made {
+        assert_eq!(as_key(&server, secret, "GET", "/v1/events", None), 200);
+    }
+}
