@@ -34,6 +34,8 @@ pub struct AppState {
     pub manual_clock: Option<ManualClock>,
     /// Webhook delivery, when endpoints are configured.
     pub deliverer: Option<Arc<Deliverer>>,
+    /// Bytes of batch bodies the server may hold at once.
+    pub batch_bytes: crate::limits::BatchBytes,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -127,6 +129,7 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
         registry,
         manual_clock,
         deliverer,
+        batch_bytes: crate::limits::BatchBytes::new(settings.batch_bytes_in_flight_max),
     });
     let in_flight = web::Data::new(crate::limits::InFlight::new(
         settings.in_flight_requests_max,
