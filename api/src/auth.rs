@@ -292,8 +292,7 @@ fn key_id(presented: &str) -> Option<&str> {
     let rest = presented.strip_prefix("tally_")?;
     let (id, secret) = rest.split_once('_')?;
     let known_length = id.len() == 2 * KEY_ID_BYTES || id.len() == LEGACY_KEY_ID_LEN;
-    (known_length && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty())
-        .then_some(id)
+    (known_length && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty()).then_some(id)
 }
 
 /// A new key: its record (to store) and its secret (to show once). Store

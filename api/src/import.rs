@@ -263,7 +263,11 @@ fn row_item(
 /// line at the same place is a new change. Computed before any field is
 /// taken out of the row, so every column counts.
 fn default_key(file_tag: &str, row: &Row) -> String {
-    format!("import:{file_tag}:{}:{}", row.line, content_digest(&row.fields))
+    format!(
+        "import:{file_tag}:{}:{}",
+        row.line,
+        content_digest(&row.fields)
+    )
 }
 
 /// SHA-256 (first 16 bytes, hex) of a row's fields. Each name and value is

@@ -228,7 +228,10 @@ mod tests {
             let stored = engine.api_keys().expect("list");
             assert_eq!(stored.len(), 2);
             let kept = stored.iter().find(|r| r.id == first.id).expect("kept");
-            assert_eq!((kept.name.as_str(), kept.scope.as_str()), ("first", "admin"));
+            assert_eq!(
+                (kept.name.as_str(), kept.scope.as_str()),
+                ("first", "admin")
+            );
             engine.shutdown();
         });
     }

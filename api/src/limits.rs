@@ -8,10 +8,10 @@
 use crate::error::ApiError;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::ResponseError;
 use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::HttpRequest;
+use actix_web::ResponseError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 

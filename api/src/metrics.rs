@@ -12,8 +12,8 @@
 use crate::server::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
 use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use prometheus::{
     exponential_buckets, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,

@@ -142,9 +142,7 @@ fn batch_bodies_in_flight_are_bounded_in_bytes() {
     // served, it is a 200 with one 404 item and changes nothing.
     let item = r#"{"items":[{"wallet_id":"wal_01ARZ3NDEKTSV4RRFFQ69G5FAV","credits":"1"}]}"#;
     let body = format!("{item}{}", " ".repeat(3000 - item.len()));
-    let send = || {
-        server.call("POST", "/v1/debits/batch", Some(&body), None)
-    };
+    let send = || server.call("POST", "/v1/debits/batch", Some(&body), None);
     assert_eq!(send().status, 200);
     // A client declares a 4,000-byte batch, sends 10 bytes of it and stalls:
     // it holds 4,000 bytes of the budget; 4,000 + 3,000 > 6,000.

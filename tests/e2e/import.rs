@@ -144,7 +144,10 @@ fn another_file_with_the_same_name_is_imported_not_replayed() {
     std::fs::write(&file, file_a).expect("write A");
     let (code, summary) = import(&args);
     assert_eq!(code, Some(0), "{summary}");
-    assert!(summary.contains("imported 3 lines (0 replayed"), "{summary}");
+    assert!(
+        summary.contains("imported 3 lines (0 replayed"),
+        "{summary}"
+    );
     // Next day's export: same name, same line numbers; lines 2 and 3 differ,
     // line 4 is the very same line as before.
     std::fs::write(&file, "user,amount\nimp_a,1\nimp_b,2\nimp_c,30\n").expect("write B");

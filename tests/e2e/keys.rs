@@ -198,11 +198,8 @@ fn an_empty_or_short_api_key_file_stops_the_start() {
             std::thread::sleep(std::time::Duration::from_millis(50));
         };
         let mut stderr = String::new();
-        std::io::Read::read_to_string(
-            &mut child.stderr.take().expect("stderr"),
-            &mut stderr,
-        )
-        .expect("read stderr");
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+            .expect("read stderr");
         assert!(!status.success(), "{content:?}: {stderr}");
         assert!(
             stderr.contains(&key_file.display().to_string()),
@@ -228,7 +225,8 @@ fn created_key_ids_have_96_bits_and_concurrent_creations_all_survive() {
                     (0..25)
                         .map(|i| {
                             let body = format!(r#"{{"name":"k{worker}_{i}","scope":"read"}}"#);
-                            let reply = server.call("POST", "/v1/admin/api-keys", Some(&body), None);
+                            let reply =
+                                server.call("POST", "/v1/admin/api-keys", Some(&body), None);
                             assert_eq!(reply.status, 201, "{:?}", reply.body);
                             let id = reply.body["id"].as_str().expect("id").to_owned();
                             let secret = reply.body["secret"].as_str().expect("secret").to_owned();
