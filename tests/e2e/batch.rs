@@ -150,9 +150,21 @@ fn batch_bodies_in_flight_are_bounded_in_bytes() {
     let head = format!(
         "POST /v1/debits/batch HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{{\"items\":"
     );
-    let mut stalled = std::net::TcpStream::connect(&address).expect("connect");
-    stalled.write_all(head.as_bytes()).expect("write");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let stall = || {
+        let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+        stream.write_all(head.as_bytes()).expect("write");
+        stream
+    };
+    // The stalled batch has an answer already only if it lost the race for
+    // the budget to one of the probes below (then it was refused at once).
+    let answered = |stream: &std::net::TcpStream| {
+        stream.set_nonblocking(true).expect("nonblocking");
+        let answered = matches!(stream.peek(&mut [0u8; 1]), Ok(n) if n > 0);
+        stream.set_nonblocking(false).expect("blocking");
+        answered
+    };
+    let mut stalled = stall();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let refused = loop {
         let reply = send();
         if reply.status == 503 {
@@ -163,6 +175,9 @@ fn batch_bodies_in_flight_are_bounded_in_bytes() {
             std::time::Instant::now() < deadline,
             "the stalled batch never held its bytes"
         );
+        if answered(&stalled) {
+            stalled = stall();
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     assert_eq!(refused.code(), "overloaded");
