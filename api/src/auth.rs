@@ -24,6 +24,32 @@ use subtle::ConstantTimeEq;
 /// File name of a generated key inside the data folder.
 pub const KEY_FILE: &str = "api_key";
 
+/// The shortest bootstrap key accepted, from a file or from settings.
+pub const KEY_LEN_MIN: usize = 16;
+
+/// Why the bootstrap key could not be loaded or generated.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    /// The key file exists but holds no usable key. An empty file (a failed
+    /// write, `touch`, a truncated copy) must not become a key anyone can
+    /// guess, and must not be silently replaced: the operator decides.
+    #[error(
+        "the API key file {path} is {problem}: put a key of at least {KEY_LEN_MIN} \
+         characters in it, or delete it to have a new one generated"
+    )]
+    Unusable {
+        path: PathBuf,
+        problem: &'static str,
+    },
+    /// Reading, creating or writing the key file failed.
+    #[error("{action} the API key file {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// The configured API key, as a digest.
 pub struct ApiKey {
     digest: [u8; 32],
@@ -47,25 +73,50 @@ impl ApiKey {
         }
     }
 
-    /// The configured key, or the one stored in `data_dir`, or a new one.
+    /// The configured key, or the one stored in `data_dir`, or a new one
+    /// (only when the file does not exist). A file that exists but holds an
+    /// empty, whitespace-only or too short key is refused.
     pub fn load_or_generate(
         configured: &str,
         data_dir: &Path,
-    ) -> std::io::Result<(ApiKey, KeySource)> {
+    ) -> Result<(ApiKey, KeySource), KeyFileError> {
         if !configured.is_empty() {
             return Ok((ApiKey::new(configured), KeySource::Configured));
         }
         let path = data_dir.join(KEY_FILE);
+        let io = |action, path: &Path| {
+            let path = path.to_owned();
+            move |source| KeyFileError::Io {
+                action,
+                path,
+                source,
+            }
+        };
         match std::fs::read_to_string(&path) {
-            Ok(text) => return Ok((ApiKey::new(text.trim()), KeySource::Stored(path))),
+            Ok(text) => {
+                let secret = text.trim();
+                let problem = if secret.is_empty() {
+                    Some("empty")
+                } else if secret.chars().count() < KEY_LEN_MIN {
+                    Some("too short")
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Err(KeyFileError::Unusable { path, problem });
+                }
+                return Ok((ApiKey::new(secret), KeySource::Stored(path)));
+            }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => return Err(error),
+            Err(error) => return Err(io("reading", &path)(error)),
         }
+        std::fs::create_dir_all(data_dir).map_err(io("creating the folder of", &path))?;
         let secret = format!("tally_{}", hex::encode(rand::random::<[u8; 24]>()));
-        let mut file = open_private(&path)?;
-        file.write_all(secret.as_bytes())?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
+        let mut file = open_private(&path).map_err(io("creating", &path))?;
+        file.write_all(secret.as_bytes())
+            .and_then(|()| file.write_all(b"\n"))
+            .and_then(|()| file.sync_all())
+            .map_err(io("writing", &path))?;
         Ok((ApiKey::new(&secret), KeySource::Generated(path)))
     }
 
@@ -226,16 +277,28 @@ impl Keyring {
     }
 }
 
+/// Random bytes of a key id: 96 bits, so ids of independently created keys
+/// practically never meet (with 32 bits, a collision was likely after some
+/// tens of thousands of keys, and it replaced the older key). A collision is
+/// still checked for at creation (`keys::create_key`).
+pub const KEY_ID_BYTES: usize = 12;
+
+/// Hex length of ids made before ids had [`KEY_ID_BYTES`]; such keys keep
+/// working.
+const LEGACY_KEY_ID_LEN: usize = 8;
+
 /// The id inside `tally_<id>_<secret>`.
 fn key_id(presented: &str) -> Option<&str> {
     let rest = presented.strip_prefix("tally_")?;
     let (id, secret) = rest.split_once('_')?;
-    (id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty()).then_some(id)
+    let known_length = id.len() == 2 * KEY_ID_BYTES || id.len() == LEGACY_KEY_ID_LEN;
+    (known_length && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty()).then_some(id)
 }
 
-/// A new key: its record (to store) and its secret (to show once).
+/// A new key: its record (to store) and its secret (to show once). Store
+/// it with `keys::create_key`, which refuses an id already taken.
 pub fn generate_key(name: &str, scope: Scope, now_ms: i64) -> (ApiKeyRecord, String) {
-    let id = hex::encode(rand::random::<[u8; 4]>());
+    let id = hex::encode(rand::random::<[u8; KEY_ID_BYTES]>());
     let secret = format!("tally_{id}_{}", hex::encode(rand::random::<[u8; 24]>()));
     let record = ApiKeyRecord {
         id,
@@ -316,6 +379,26 @@ mod tests {
         assert!(configured.matches("configured-key-123"));
         assert!(!configured.matches(secret.trim()));
     }
+
+    #[test]
+    fn an_unusable_key_file_is_refused_not_replaced() {
+        for (content, problem) in [
+            ("", "empty"),
+            ("  \n\t\n", "empty"),
+            ("short\n", "too short"),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join(KEY_FILE);
+            std::fs::write(&path, content).expect("write");
+            let Err(error) = ApiKey::load_or_generate("", dir.path()) else {
+                panic!("{content:?} was accepted");
+            };
+            let message = error.to_string();
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            assert!(message.contains(problem), "{message}");
+            assert_eq!(std::fs::read_to_string(&path).expect("kept"), content);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -357,5 +440,26 @@ mod scope_tests {
         record.revoked_at_ms = Some(2);
         keyring.upsert(&record);
         assert_eq!(keyring.authenticate(&secret), None);
+    }
+
+    #[test]
+    fn key_ids_have_96_random_bits_and_legacy_ids_still_work() {
+        let (record, secret) = generate_key("gateway", Scope::Read, 1);
+        assert_eq!(record.id.len(), 2 * KEY_ID_BYTES);
+        assert_eq!(key_id(&secret), Some(record.id.as_str()));
+        let legacy = "tally_0123abcd_5ecret";
+        assert_eq!(key_id(legacy), Some("0123abcd"));
+        let keyring = Keyring::new(ApiKey::new("bootstrap-key-0123456789"), &[]);
+        let legacy_record = ApiKeyRecord {
+            id: "0123abcd".into(),
+            name: "old".into(),
+            scope: "read".into(),
+            digest: Sha256::digest(legacy.as_bytes()).into(),
+            created_at_ms: 0,
+            revoked_at_ms: None,
+        };
+        keyring.upsert(&legacy_record);
+        assert_eq!(keyring.authenticate(legacy), Some(Scope::Read));
+        assert_eq!(key_id("tally_0123abc_5ecret"), None, "odd length");
     }
 }

@@ -4,8 +4,9 @@
 //! Shows a progress bar with rate and ETA, writes rejected lines (number and
 //! reason) to a reject file, and prints a summary. Every line has an
 //! idempotency key (a named column, an `idempotency_key` column, or by
-//! default a hash of the file name and the line number), so re-running a
-//! file credits nothing twice.
+//! default the file name's hash, the line number and a digest of the line's
+//! fields), so re-running a file credits nothing twice, while another file
+//! that happens to have the same name is imported, not taken for a replay.
 
 use crate::dto::{self, DecimalText, Limits, MetadataValue};
 use crate::error::ApiError;
@@ -197,7 +198,7 @@ fn row_item(
         ),
         None => row.fields.remove("idempotency_key"),
     }
-    .unwrap_or_else(|| format!("import:{file_tag}:{}", row.line));
+    .unwrap_or_else(|| default_key(file_tag, row));
     let mut take = |name: &str| row.fields.remove(name);
     let (target, command) = match options.kind {
         ImportKind::Deposit => {
@@ -253,6 +254,35 @@ fn row_item(
         command,
         key: Some(key),
     })
+}
+
+/// The default key of a row: `import:<file tag>:<line>:<content digest>`.
+/// The line number alone would make a different file of the same name a
+/// "replay" of this one (within the idempotency TTL) and credit nothing;
+/// with the digest, the same line imported again is a replay, and a different
+/// line at the same place is a new change. Computed before any field is
+/// taken out of the row, so every column counts.
+fn default_key(file_tag: &str, row: &Row) -> String {
+    format!(
+        "import:{file_tag}:{}:{}",
+        row.line,
+        content_digest(&row.fields)
+    )
+}
+
+/// SHA-256 (first 16 bytes, hex) of a row's fields. Each name and value is
+/// length-prefixed so no two different rows encode alike (`a,bc` vs `ab,c`).
+/// Fields are in name order (a `BTreeMap`), so an NDJSON line's key order and
+/// spacing do not matter; empty CSV cells are not fields.
+fn content_digest(fields: &BTreeMap<String, String>) -> String {
+    let mut hasher = Sha256::new();
+    for (name, value) in fields {
+        for part in [name, value] {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    hex::encode(&hasher.finalize()[..16])
 }
 
 /// A short, stable tag of the file's name: part of every default key.
@@ -536,4 +566,37 @@ fn http_send(
             },
         )
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(line: u64, fields: &[(&str, &str)]) -> Row {
+        Row {
+            line,
+            fields: fields
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn default_keys_follow_the_line_and_its_content() {
+        let a = row(2, &[("user", "u1"), ("amount", "10")]);
+        let same = row(2, &[("amount", "10"), ("user", "u1")]);
+        assert_eq!(default_key("tag", &a), default_key("tag", &same));
+        let other_amount = row(2, &[("user", "u1"), ("amount", "11")]);
+        assert_ne!(default_key("tag", &a), default_key("tag", &other_amount));
+        let other_line = row(3, &[("user", "u1"), ("amount", "10")]);
+        assert_ne!(default_key("tag", &a), default_key("tag", &other_line));
+        assert_ne!(default_key("tag", &a), default_key("other", &a));
+        // Length prefixes: moving a character across a boundary changes it.
+        assert_ne!(
+            content_digest(&row(2, &[("ab", "c")]).fields),
+            content_digest(&row(2, &[("a", "bc")]).fields)
+        );
+        assert!(default_key("tag", &a).len() <= engine::idempotency::KEY_LEN_MAX);
+    }
 }

@@ -31,6 +31,51 @@ pub enum KeysCommand {
     },
 }
 
+/// Ids tried before key creation gives up. With 96-bit ids a single
+/// collision is already all but impossible; several in a row mean the random
+/// source is broken, and creating no key is better than replacing one.
+pub const CREATE_ATTEMPTS: usize = 4;
+
+/// Why a key could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateKeyError {
+    #[error(transparent)]
+    Engine(#[from] engine::Error),
+    #[error("no free key id after {CREATE_ATTEMPTS} attempts; is the random source broken?")]
+    NoFreeId,
+}
+
+/// Generates a key and stores it, with a fresh id whenever the one drawn
+/// is already taken (never replacing an existing key). Returns the record and
+/// the secret, to be shown once.
+pub async fn create_key(
+    engine: &Engine,
+    name: &str,
+    scope: Scope,
+    now_ms: i64,
+) -> Result<(ApiKeyRecord, String), CreateKeyError> {
+    create_key_with(engine, || generate_key(name, scope, now_ms)).await
+}
+
+/// [`create_key`] with the generator passed in (tests force a collision).
+async fn create_key_with(
+    engine: &Engine,
+    mut generate: impl FnMut() -> (ApiKeyRecord, String),
+) -> Result<(ApiKeyRecord, String), CreateKeyError> {
+    for _ in 0..CREATE_ATTEMPTS {
+        let (record, secret) = generate();
+        if engine.insert_api_key(&record).await? {
+            return Ok((record, secret));
+        }
+        tracing::warn!(id = %record.id, "generated API key id is taken; drawing another");
+    }
+    tracing::error!(
+        attempts = CREATE_ATTEMPTS,
+        "no free API key id; no key created"
+    );
+    Err(CreateKeyError::NoFreeId)
+}
+
 /// Why a keys command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeysError {
@@ -42,6 +87,8 @@ pub enum KeysError {
     Http(String),
     #[error("no key with id {0}")]
     NotFound(String),
+    #[error(transparent)]
+    Create(#[from] CreateKeyError),
 }
 
 fn print_key(record: &ApiKeyRecord) {
@@ -77,8 +124,7 @@ async fn run_on_engine(engine: &Engine, command: KeysCommand) -> Result<(), Keys
     let now_ms = engine::Clock::now_ms(&engine::SystemClock);
     match command {
         KeysCommand::Create { name, scope } => {
-            let (record, secret) = generate_key(&name, scope, now_ms);
-            engine.put_api_key(&record).await?;
+            let (record, secret) = create_key(engine, &name, scope, now_ms).await?;
             print_key(&record);
             println!("secret (shown once): {secret}");
         }
@@ -135,4 +181,58 @@ pub fn run_http(command: KeysCommand, url: &str, key: &str) -> Result<(), KeysEr
     };
     println!("{body}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_id_is_never_replaced_but_drawn_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = crate::settings::Settings::load_from(None, &[])
+            .expect("defaults")
+            .engine_config()
+            .expect("engine config");
+        config.data_dir = dir.path().to_owned();
+        config.shards = 1;
+        actix_web::rt::System::new().block_on(async move {
+            let engine = Engine::open(
+                config,
+                std::sync::Arc::new(engine::SystemClock),
+                &prometheus::Registry::new(),
+            )
+            .expect("open");
+            let (first, _) = create_key(&engine, "first", Scope::Admin, 1)
+                .await
+                .expect("created");
+            // The generator draws the taken id first, then a new one.
+            let mut draws = vec![
+                generate_key("second", Scope::Read, 2),
+                generate_key("second", Scope::Read, 2),
+            ];
+            draws[1].0.id = first.id.clone();
+            let (second, _) = create_key_with(&engine, || draws.pop().expect("a draw"))
+                .await
+                .expect("created on the second draw");
+            assert_ne!(second.id, first.id);
+            // Only ever the taken id: nothing is written, nothing replaced.
+            let taken = first.id.clone();
+            let refused = create_key_with(&engine, || {
+                let (mut record, secret) = generate_key("third", Scope::Read, 3);
+                record.id = taken.clone();
+                (record, secret)
+            })
+            .await;
+            assert!(matches!(refused, Err(CreateKeyError::NoFreeId)));
+            let stored = engine.api_keys().expect("list");
+            assert_eq!(stored.len(), 2);
+            let kept = stored.iter().find(|r| r.id == first.id).expect("kept");
+            assert_eq!(
+                (kept.name.as_str(), kept.scope.as_str()),
+                ("first", "admin")
+            );
+            engine.shutdown();
+        });
+    }
 }

@@ -38,7 +38,8 @@ enum Command {
         #[arg(long, conflicts_with = "url")]
         data_dir: Option<PathBuf>,
         /// Column holding each line's idempotency key (default: an
-        /// `idempotency_key` column, else a hash of file name and line).
+        /// `idempotency_key` column, else the file name's hash, the line
+        /// number and a digest of the line's content).
         #[arg(long)]
         key_column: Option<String>,
         /// Where rejected lines go (default: FILE.rejects).

@@ -34,6 +34,8 @@ pub struct AppState {
     pub manual_clock: Option<ManualClock>,
     /// Webhook delivery, when endpoints are configured.
     pub deliverer: Option<Arc<Deliverer>>,
+    /// Bytes of batch bodies the server may hold at once.
+    pub batch_bytes: crate::limits::BatchBytes,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -45,6 +47,8 @@ pub enum ServeError {
     Open(#[from] OpenError),
     #[error("reading stored keys: {0}")]
     Engine(#[from] engine::Error),
+    #[error(transparent)]
+    KeyFile(#[from] crate::auth::KeyFileError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("{context}: {source}")]
@@ -66,6 +70,18 @@ pub fn bind(settings: &Settings) -> Result<TcpListener, ServeError> {
 /// Serves on `listener` until SIGTERM/SIGINT. Must run inside an actix
 /// `System` (see `main.rs`).
 pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeError> {
+    // The key first: an unusable key file stops the start before anything
+    // (engine, timer, deliverer) is running.
+    let (api_key, source) = ApiKey::load_or_generate(&settings.api_key, &settings.data_dir)?;
+    match source {
+        KeySource::Configured => tracing::info!("using the configured API key"),
+        KeySource::Stored(path) => {
+            tracing::info!(path = %path.display(), "using the API key stored in the data folder")
+        }
+        KeySource::Generated(path) => {
+            tracing::warn!(path = %path.display(), "no API key configured: generated one and stored it in this file")
+        }
+    }
     let registry = Registry::new();
     #[cfg(target_os = "linux")]
     registry.register(Box::new(
@@ -101,17 +117,6 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
             );
         }
     }
-    let (api_key, source) = ApiKey::load_or_generate(&settings.api_key, &settings.data_dir)
-        .map_err(io("loading the API key"))?;
-    match source {
-        KeySource::Configured => tracing::info!("using the configured API key"),
-        KeySource::Stored(path) => {
-            tracing::info!(path = %path.display(), "using the API key stored in the data folder")
-        }
-        KeySource::Generated(path) => {
-            tracing::warn!(path = %path.display(), "no API key configured: generated one and stored it in this file")
-        }
-    }
     let state = web::Data::new(AppState {
         engine: Arc::clone(&engine),
         limits: settings.limits(),
@@ -120,6 +125,7 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
         registry,
         manual_clock,
         deliverer,
+        batch_bytes: crate::limits::BatchBytes::new(settings.batch_bytes_in_flight_max),
     });
     let in_flight = web::Data::new(crate::limits::InFlight::new(
         settings.in_flight_requests_max,

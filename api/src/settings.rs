@@ -95,6 +95,7 @@ pub struct Settings {
     pub metadata_value_len_max: usize,
     pub batch_items_max: usize,
     pub batch_body_limit_bytes: usize,
+    pub batch_bytes_in_flight_max: usize,
     pub page_limit_max: usize,
     pub shutdown_timeout_secs: u64,
     pub log: String,
@@ -151,6 +152,7 @@ impl Settings {
             ("page_limit_max", self.page_limit_max),
             ("batch_items_max", self.batch_items_max),
             ("batch_body_limit_bytes", self.batch_body_limit_bytes),
+            ("batch_bytes_in_flight_max", self.batch_bytes_in_flight_max),
             ("in_flight_requests_max", self.in_flight_requests_max),
             ("metadata_key_len_max", self.metadata_key_len_max),
             ("metadata_value_len_max", self.metadata_value_len_max),
@@ -160,14 +162,25 @@ impl Settings {
                 return Err(invalid(key, "must be greater than zero"));
             }
         }
+        if self.batch_bytes_in_flight_max < self.batch_body_limit_bytes {
+            return Err(invalid(
+                "batch_bytes_in_flight_max",
+                "must be at least batch_body_limit_bytes (else a batch of the largest size is never served)",
+            ));
+        }
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid(
                 "listen",
                 "must be an address such as 127.0.0.1:8080",
             ));
         }
-        if !self.api_key.is_empty() && self.api_key.len() < 16 {
-            return Err(invalid("api_key", "must be at least 16 characters"));
+        // Whitespace-only counts as too short: it is no secret at all.
+        let key_len = self.api_key.trim().chars().count();
+        if !self.api_key.is_empty() && key_len < crate::auth::KEY_LEN_MIN {
+            return Err(invalid(
+                "api_key",
+                &format!("must be at least {} characters", crate::auth::KEY_LEN_MIN),
+            ));
         }
         self.user_wallet_currency()?;
         self.user_wallet_rate()?;
@@ -281,6 +294,7 @@ impl Settings {
             metadata_value_len_max: _,
             batch_items_max: _,
             batch_body_limit_bytes: _,
+            batch_bytes_in_flight_max: _,
             page_limit_max: _,
             shutdown_timeout_secs: _,
             log: _,
@@ -422,6 +436,18 @@ mod tests {
         std::fs::write(&path, "shardz = 1\n").expect("write");
         let error = Settings::load_from(Some(&path), &[]).expect_err("unknown key");
         assert!(error.to_string().contains("shardz"), "{error}");
+        let error = Settings::load_from(
+            None,
+            &env(&[
+                ("TALLY_BATCH_BODY_LIMIT_BYTES", "4096"),
+                ("TALLY_BATCH_BYTES_IN_FLIGHT_MAX", "4095"),
+            ]),
+        )
+        .expect_err("a budget smaller than one batch");
+        assert!(
+            error.to_string().contains("batch_bytes_in_flight_max"),
+            "{error}"
+        );
         let error = Settings::load_from(None, &env(&[("TALLY_USER_WALLETS__CURRENCY", "XXX")]))
             .expect_err("unknown currency");
         assert!(

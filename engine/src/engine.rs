@@ -1153,6 +1153,29 @@ impl Engine {
         .await
     }
 
+    /// Stores a new API key unless its id is taken: `Ok(false)` then, and
+    /// nothing is written. The check and the write happen under the id's
+    /// creation lock, so two creations of one id cannot both pass the check
+    /// (a plain `put_api_key` would replace the older key).
+    pub async fn insert_api_key(
+        &self,
+        record: &crate::credentials::ApiKeyRecord,
+    ) -> Result<bool, Error> {
+        let mut lock_key = b"api_keys\0".to_vec();
+        lock_key.extend_from_slice(record.id.as_bytes());
+        let _guard = self.creation_lock(&lock_key).lock().await;
+        if self
+            .shared
+            .store
+            .get(Cf::ApiKeys, record.id.as_bytes())?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        self.put_api_key(record).await?;
+        Ok(true)
+    }
+
     /// Every stored API key, by id.
     pub fn api_keys(&self) -> Result<Vec<crate::credentials::ApiKeyRecord>, Error> {
         let pairs = self.shared.store.scan(Scan {

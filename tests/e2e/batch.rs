@@ -167,3 +167,91 @@ fn compact_results_carry_ids_and_errors_only() {
     assert_eq!(bad.body["error"]["field"], "results");
     assert_eq!(server.ledger(&a).len(), 2, "nothing applied");
 }
+
+#[test]
+fn batch_bodies_in_flight_are_bounded_in_bytes() {
+    use std::io::{Read, Write};
+    let dir = data_dir();
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            ("TALLY_BATCH_BODY_LIMIT_BYTES", "4096"),
+            ("TALLY_BATCH_BYTES_IN_FLIGHT_MAX", "6000"),
+        ],
+    );
+    let key = crate::common::KEY;
+    // A 3,000-byte batch (padded with JSON whitespace) for an unknown wallet:
+    // served, it is a 200 with one 404 item and changes nothing.
+    let item = r#"{"items":[{"wallet_id":"wal_01ARZ3NDEKTSV4RRFFQ69G5FAV","credits":"1"}]}"#;
+    let body = format!("{item}{}", " ".repeat(3000 - item.len()));
+    let send = || server.call("POST", "/v1/debits/batch", Some(&body), None);
+    assert_eq!(send().status, 200);
+    // A client declares a 4,000-byte batch, sends 10 bytes of it and stalls:
+    // it holds 4,000 bytes of the budget; 4,000 + 3,000 > 6,000.
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let head = format!(
+        "POST /v1/debits/batch HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{{\"items\":"
+    );
+    let stall = || {
+        let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+        stream.write_all(head.as_bytes()).expect("write");
+        stream
+    };
+    // The stalled batch has an answer already only if it lost the race for
+    // the budget to one of the probes below (then it was refused at once).
+    let answered = |stream: &std::net::TcpStream| {
+        stream.set_nonblocking(true).expect("nonblocking");
+        let answered = matches!(stream.peek(&mut [0u8; 1]), Ok(n) if n > 0);
+        stream.set_nonblocking(false).expect("blocking");
+        answered
+    };
+    let mut stalled = stall();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let refused = loop {
+        let reply = send();
+        if reply.status == 503 {
+            break reply;
+        }
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled batch never held its bytes"
+        );
+        if answered(&stalled) {
+            stalled = stall();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(refused.code(), "overloaded");
+    // Retry-After is on the raw reply.
+    let mut probe = std::net::TcpStream::connect(&address).expect("connect");
+    write!(
+        probe,
+        "POST /v1/debits/batch HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut answer = String::new();
+    probe
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let _ = probe.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: "),
+        "{answer}"
+    );
+    // Small batches still fit beside the stalled one.
+    let small = server.call("POST", "/v1/debits/batch", Some(item), None);
+    assert_eq!(small.status, 200, "{:?}", small.body);
+    // The client goes away: its bytes are released.
+    drop(stalled);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while send().status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned batch kept its bytes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

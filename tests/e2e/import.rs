@@ -121,3 +121,50 @@ fn ndjson_topups_import_over_http() {
     );
     server.assert_ledger_matches_balance(&wallet);
 }
+
+#[test]
+fn another_file_with_the_same_name_is_imported_not_replayed() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let file = dir.path().join("deposits.csv");
+    let file_arg = file.to_string_lossy().into_owned();
+    let args = [
+        file_arg.as_str(),
+        "--url",
+        server.base.as_str(),
+        "--key",
+        KEY,
+    ];
+    let balance = |user: &str| {
+        let reply = server.call("GET", &format!("/v1/user/balance?user={user}"), None, None);
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        reply.body["balance"].as_str().unwrap_or("").to_owned()
+    };
+    let file_a = "user,amount\nimp_a,10\nimp_b,20\nimp_c,30\n";
+    std::fs::write(&file, file_a).expect("write A");
+    let (code, summary) = import(&args);
+    assert_eq!(code, Some(0), "{summary}");
+    assert!(
+        summary.contains("imported 3 lines (0 replayed"),
+        "{summary}"
+    );
+    // Next day's export: same name, same line numbers; lines 2 and 3 differ,
+    // line 4 is the very same line as before.
+    std::fs::write(&file, "user,amount\nimp_a,1\nimp_b,2\nimp_c,30\n").expect("write B");
+    let (code, summary) = import(&args);
+    assert_eq!(code, Some(0), "{summary}");
+    assert!(
+        summary.contains("imported 3 lines (1 replayed"),
+        "the changed lines are new deposits: {summary}"
+    );
+    assert_eq!(balance("imp_a"), "11.00");
+    assert_eq!(balance("imp_b"), "22.00");
+    assert_eq!(balance("imp_c"), "30.00");
+    // File A again: every line is a replay, nothing is credited twice.
+    std::fs::write(&file, file_a).expect("write A again");
+    let (_, again) = import(&args);
+    assert!(again.contains("imported 3 lines (3 replayed"), "{again}");
+    assert_eq!(balance("imp_a"), "11.00");
+    assert_eq!(balance("imp_b"), "22.00");
+    assert_eq!(balance("imp_c"), "30.00");
+}

@@ -169,3 +169,90 @@ fn scoped_keys_are_enforced_listed_and_revoked_live() {
     assert_eq!(as_key(&server, &debit_key, "GET", &wallet, None), 401);
     assert_eq!(server.get_wallet(&id)["balance"]["paid_credits"], "9");
 }
+
+#[test]
+fn an_empty_or_short_api_key_file_stops_the_start() {
+    for content in ["", " \n\t\n", "short-key\n"] {
+        let dir = data_dir();
+        let key_file = dir.path().join("api_key");
+        std::fs::write(&key_file, content).expect("write the key file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
+            .env("TALLY_LISTEN", "127.0.0.1:0")
+            .env("TALLY_DATA_DIR", dir.path())
+            .env_remove("TALLY_API_KEY")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn tally");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("tally started with the key file {content:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+            .expect("read stderr");
+        assert!(!status.success(), "{content:?}: {stderr}");
+        assert!(
+            stderr.contains(&key_file.display().to_string()),
+            "the error names the file: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&key_file).expect("still there"),
+            content,
+            "the file is left for the operator to fix"
+        );
+    }
+}
+
+#[test]
+fn created_key_ids_have_96_bits_and_concurrent_creations_all_survive() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let made: Vec<(String, String)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|worker| {
+                let server = &server;
+                scope.spawn(move || {
+                    (0..25)
+                        .map(|i| {
+                            let body = format!(r#"{{"name":"k{worker}_{i}","scope":"read"}}"#);
+                            let reply =
+                                server.call("POST", "/v1/admin/api-keys", Some(&body), None);
+                            assert_eq!(reply.status, 201, "{:?}", reply.body);
+                            let id = reply.body["id"].as_str().expect("id").to_owned();
+                            let secret = reply.body["secret"].as_str().expect("secret").to_owned();
+                            (id, secret)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("worker"))
+            .collect()
+    });
+    for (id, secret) in &made {
+        assert_eq!(id.len(), 24, "96 random bits as hex: {id}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        assert!(secret.starts_with(&format!("tally_{id}_")), "{secret}");
+    }
+    let listed = server.call("GET", "/v1/admin/api-keys", None, None);
+    assert_eq!(
+        listed.body["data"].as_array().expect("data").len(),
+        made.len(),
+        "every created key is stored"
+    );
+    for (_, secret) in &made {
+        assert_eq!(as_key(&server, secret, "GET", "/v1/events", None), 200);
+    }
+}

@@ -184,3 +184,61 @@ fn the_openapi_document_is_served_and_describes_every_route() {
     );
     assert!(schemas["DecimalText"]["pattern"].is_string());
 }
+
+/// The `tally_http_*` series in the exposition (one line per series).
+fn http_series(server: &Server) -> Vec<String> {
+    server
+        .metrics_text()
+        .lines()
+        .filter(|line| line.starts_with("tally_http_"))
+        .filter_map(|line| line.rsplit_once(' ').map(|(name, _)| name.to_owned()))
+        .collect()
+}
+
+#[test]
+fn made_up_methods_and_paths_do_not_grow_the_metrics() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let auth = format!("Bearer {}", crate::common::KEY);
+    // One of each kind first, so every bounded label value already exists;
+    // two scrapes, so the scrape's own series exists too.
+    let warm_up = |i: usize| {
+        server.raw(&format!("M{i}"), "/health", None, &[], None);
+        server.raw(&format!("X{i}"), &format!("/nope/{i}"), None, &[], None);
+        server.raw("GET", &format!("/nope/{i}"), None, &[], None);
+        server.raw("GET", &format!("/v1/nope/{i}"), None, &[], None);
+        server.raw(
+            "GET",
+            &format!("/v1/nope/{i}"),
+            None,
+            &[("Authorization", &auth)],
+            None,
+        );
+    };
+    warm_up(0);
+    http_series(&server);
+    let before = http_series(&server);
+    for i in 1..=60 {
+        warm_up(i);
+    }
+    let after = http_series(&server);
+    assert_eq!(
+        before.len(),
+        after.len(),
+        "new series: {:?}",
+        after
+            .iter()
+            .filter(|series| !before.contains(series))
+            .collect::<Vec<_>>()
+    );
+    let text = server.metrics_text();
+    assert!(
+        text.contains(r#"method="other",route="/health",status="405""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"method="other",route="unmatched",status="404""#),
+        "{text}"
+    );
+    assert!(!text.contains("M1") && !text.contains("/nope/"), "{text}");
+}

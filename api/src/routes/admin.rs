@@ -104,8 +104,13 @@ pub async fn create_key(
     let scope = crate::auth::Scope::parse(&body.scope)
         .ok_or_else(|| ApiError::field("scope", "must be admin, write, debit or read"))?;
     let now_ms = engine::Clock::now_ms(&engine::SystemClock);
-    let (record, secret) = crate::auth::generate_key(&name, scope, now_ms);
-    state.engine.put_api_key(&record).await?;
+    let (record, secret) = crate::keys::create_key(&state.engine, &name, scope, now_ms)
+        .await
+        .map_err(|error| match error {
+            crate::keys::CreateKeyError::Engine(error) => ApiError::from(error),
+            // Logged by create_key; nothing was stored.
+            crate::keys::CreateKeyError::NoFreeId => ApiError::Internal,
+        })?;
     state.keyring.upsert(&record);
     tracing::info!(id = %record.id, scope = %record.scope, "API key created");
     Ok(HttpResponse::Created().json(KeyView::new(&record, Some(secret))))

@@ -122,8 +122,11 @@ pub async fn topups(
     .await
 }
 
-/// Every batch route: read `{"items":[…]}` within the batch limits, parse
-/// each item on its own (a bad item fails alone), run the valid ones.
+/// Every batch route: reserve the body's bytes in the batch budget (503
+/// `overloaded` when full, before reading anything), read `{"items":[…]}`
+/// within the batch limits, parse each item on its own (a bad item fails
+/// alone), run the valid ones. The reservation is held until the reply is
+/// built, since the decoded items and the results take memory too.
 async fn handle<I: serde::de::DeserializeOwned>(
     state: &AppState,
     request: &HttpRequest,
@@ -131,6 +134,16 @@ async fn handle<I: serde::de::DeserializeOwned>(
     parse: impl Fn(&Limits, I) -> Result<BatchItem, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let limits = state.limits;
+    let Some(_reservation) = state
+        .batch_bytes
+        .reserve(request, limits.batch_body_limit_bytes)
+    else {
+        tracing::warn!(
+            in_use = state.batch_bytes.used(),
+            "batch refused: batch_bytes_in_flight_max reached"
+        );
+        return Err(ApiError::Overloaded);
+    };
     let body: dto::Items<I> = read_json(request, payload, limits.batch_body_limit_bytes).await?;
     check_size(&limits, body.items.len())?;
     let parsed = body
