@@ -83,6 +83,10 @@ pub(crate) struct KeyCheck {
     pub(crate) record_key: Vec<u8>,
     /// Fingerprint of the request.
     pub(crate) fingerprint: Fingerprint,
+    /// An earlier spelling of the same key (see `idempotency::earlier_form`):
+    /// a live record under it *with this request's fingerprint* is a replay;
+    /// one with another fingerprint is another request and is ignored.
+    pub(crate) earlier: Option<Vec<u8>>,
 }
 
 /// A command and its key. Shared (`Arc`) so that a caller can resend it to a
@@ -259,7 +263,15 @@ impl WalletActor {
             }
             return Ok(Some((recent.fingerprint, Arc::clone(&recent.entry))));
         }
-        self.read_record(&check.record_key)
+        if let Some(found) = self.read_record(&check.record_key)? {
+            return Ok(Some(found));
+        }
+        let Some(earlier) = &check.earlier else {
+            return Ok(None);
+        };
+        Ok(self
+            .read_record(earlier)?
+            .filter(|(fingerprint, _)| *fingerprint == check.fingerprint))
     }
 
     /// A live record of this wallet and its entry, from disk.
@@ -706,6 +718,7 @@ impl WalletActor {
                 record_key: keys::internal_idempotency(&self.wallet.id, &key),
                 fingerprint: idempotency::fingerprint(self.wallet.id.as_str(), &command),
                 key,
+                earlier: None,
             };
             if self.lookup_key(&check)?.is_some() {
                 continue;

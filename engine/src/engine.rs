@@ -367,6 +367,7 @@ impl Engine {
             record_key: keys::creation_idempotency(&key),
             fingerprint: idempotency::fingerprint(WALLET_CREATION_SCOPE, &spec),
             key,
+            earlier: None,
         });
         let _guard = match &check {
             Some(check) => Some(self.creation_lock(&check.record_key).lock().await),
@@ -1218,6 +1219,7 @@ fn command_check(wallet: &WalletId, key: String, command: &Command) -> KeyCheck 
     KeyCheck {
         record_key: keys::idempotency(wallet, &key),
         fingerprint: idempotency::fingerprint(wallet.as_str(), &command.canonical()),
+        earlier: idempotency::earlier_form(&key).map(|earlier| keys::idempotency(wallet, earlier)),
         key,
     }
 }

@@ -39,6 +39,29 @@ pub fn fingerprint<T: Serialize>(scope: &str, request: &T) -> Fingerprint {
     hasher.finalize().into()
 }
 
+/// The form an older release gave the same key, when there is one.
+///
+/// `tally import` once made a line's default key from the file's name and
+/// the line number (`import:<tag>:<line>`); it now adds a digest of the
+/// line (`import:<tag>:<line>:<digest>`), so another file of the same name
+/// is not mistaken for this one. A file imported just before an upgrade and
+/// again just after must still replay: the earlier form is looked up too,
+/// and counts only with the same fingerprint (the same request), so it can
+/// turn a would-be double credit into a replay and nothing else.
+pub fn earlier_form(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix("import:")?;
+    let mut parts = rest.split(':');
+    let (tag, line, digest) = (parts.next()?, parts.next()?, parts.next()?);
+    let hex =
+        |text: &str, len: usize| text.len() == len && text.bytes().all(|b| b.is_ascii_hexdigit());
+    let well_formed = parts.next().is_none()
+        && hex(tag, 16)
+        && !line.is_empty()
+        && line.bytes().all(|b| b.is_ascii_digit())
+        && hex(digest, 32);
+    well_formed.then(|| &key[..key.len() - digest.len() - 1])
+}
+
 /// What a key did: the entry it produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotencyRecord {
@@ -85,6 +108,26 @@ pub fn created_at_ms(bytes: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn import_keys_name_their_earlier_form() {
+        let tag = "0123456789abcdef";
+        let digest = "0123456789abcdef0123456789abcdef";
+        let key = format!("import:{tag}:42:{digest}");
+        assert_eq!(
+            earlier_form(&key),
+            Some(format!("import:{tag}:42").as_str())
+        );
+        for other in [
+            format!("import:{tag}:42"),
+            format!("import:{tag}:x:{digest}"),
+            format!("import:{tag}:42:{digest}:more"),
+            format!("other:{tag}:42:{digest}"),
+            "evt_1".to_owned(),
+        ] {
+            assert_eq!(earlier_form(&other), None, "{other}");
+        }
+    }
 
     #[test]
     fn records_round_trip_and_expose_their_timestamp() {
