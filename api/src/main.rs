@@ -2,6 +2,12 @@
 //! tracing, and run the server.
 
 use anyhow::Context;
+
+/// mimalloc instead of glibc malloc: per-thread free lists, no arena lock
+/// shared by the HTTP workers, shard threads and the commit writer (see
+/// BENCHMARKS.md for the measured effect).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use api::settings::Settings;
 use clap::Parser;
 use std::path::PathBuf;

@@ -81,10 +81,24 @@ impl RocksStore {
         let cache = Cache::new_lru_cache(options.block_cache_bytes);
         let mut table_options = BlockBasedOptions::default();
         table_options.set_block_cache(&cache);
+        // Column families read by key (most idempotency lookups are misses:
+        // a new key) get whole-key Bloom filters, in the tables and in the
+        // memtable, so a miss rarely touches a data block. The ledger and
+        // the time-ordered families are read by range scans instead.
+        let mut point_table_options = BlockBasedOptions::default();
+        point_table_options.set_block_cache(&cache);
+        point_table_options.set_bloom_filter(10.0, false);
+        point_table_options.set_cache_index_and_filter_blocks(true);
         let descriptors = Cf::ALL.iter().map(|cf| {
             let mut cf_options = Options::default();
             cf_options.set_compression_type(DBCompressionType::Lz4);
-            cf_options.set_block_based_table_factory(&table_options);
+            if matches!(cf, Cf::Wallets | Cf::Idempotency | Cf::Users | Cf::ApiKeys) {
+                cf_options.set_block_based_table_factory(&point_table_options);
+                cf_options.set_memtable_whole_key_filtering(true);
+                cf_options.set_memtable_prefix_bloom_ratio(0.02);
+            } else {
+                cf_options.set_block_based_table_factory(&table_options);
+            }
             // A removed key becomes a tombstone, so an older version of it
             // in a lower level cannot resurface.
             let decision = |remove: bool| {
