@@ -16,24 +16,15 @@ use std::time::{Duration, Instant};
 
 fn engine_config(dir: &std::path::Path) -> EngineConfig {
     EngineConfig {
-        data_dir: dir.to_owned(),
-        shards: 2,
-        durability: Durability::Sync,
         buffered_sync_interval: Duration::from_millis(200),
         commit_queue_capacity: 65_536,
         commit_group_max: 8_192,
         mailbox_capacity: 8_192,
-        actor_idle_timeout: Duration::from_secs(60),
-        actors_resident_max: 100_000,
         idempotency_ttl: Duration::from_secs(24 * 3600),
         recent_keys_max: 256,
         memtable_budget_bytes: 256 << 20,
         block_cache_bytes: 128 << 20,
-        user_wallet_currency: Currency::parse("USD").expect("known"),
-        user_wallet_rate: rust_decimal::Decimal::ONE,
-        webhooks_enabled: false,
-        notice_lead: Duration::from_secs(72 * 3600),
-        events_retention: Duration::from_secs(30 * 24 * 3600),
+        ..EngineConfig::small(dir)
     }
 }
 

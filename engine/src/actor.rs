@@ -887,11 +887,13 @@ impl Handler<Evict> for WalletActor {
 }
 
 impl WalletActor {
-    /// Leaves memory as the clock hand asked, unless a message arrived since
-    /// it was picked (it is in use again). Writes in flight delay it: it
+    /// Leaves memory as the clock hand asked. Writes in flight delay it: it
     /// tries again shortly, so a cap reached in a burst still holds after.
+    /// Messages queued behind the request get `Retry` and reach a fresh
+    /// actor; a wallet in steady use is not picked in the first place (its
+    /// `used` flag is up whenever the hand passes).
     fn evict(&mut self, ctx: &mut Context<Self>) {
-        if self.retired || self.used.load(Ordering::Relaxed) {
+        if self.retired {
             return;
         }
         if self.retire(ctx) {

@@ -81,6 +81,35 @@ pub struct EngineConfig {
     pub events_retention: Duration,
 }
 
+impl EngineConfig {
+    /// A small engine over `data_dir`, for tests, benches and tools: 2
+    /// shards, `sync` durability, modest queues and memory, USD user wallets
+    /// at rate 1, no webhooks. The server builds its configuration from
+    /// `config/tally.toml` instead; callers override fields as they need.
+    pub fn small(data_dir: impl Into<PathBuf>) -> EngineConfig {
+        EngineConfig {
+            data_dir: data_dir.into(),
+            shards: 2,
+            durability: Durability::Sync,
+            buffered_sync_interval: Duration::from_millis(100),
+            commit_queue_capacity: 1024,
+            commit_group_max: 256,
+            mailbox_capacity: 1024,
+            actor_idle_timeout: Duration::from_secs(60),
+            actors_resident_max: 100_000,
+            idempotency_ttl: Duration::from_secs(3600),
+            recent_keys_max: 16,
+            memtable_budget_bytes: 64 << 20,
+            block_cache_bytes: 32 << 20,
+            user_wallet_currency: Currency::USD,
+            user_wallet_rate: Decimal::ONE,
+            webhooks_enabled: false,
+            notice_lead: Duration::from_secs(72 * 3600),
+            events_retention: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
 /// Failures opening the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

@@ -405,6 +405,9 @@ PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP 
 THB TJS TMT TOP TRY TTD TWD TZS UAH USD UYU UZS VES WST XCD YER ZAR ZMW ZWG";
 
 impl Currency {
+    /// US dollars.
+    pub const USD: Currency = Currency(*b"USD");
+
     /// Parses an ISO 4217 code: exactly three upper-case letters that Tally knows.
     pub fn parse(code: &str) -> Option<Currency> {
         let bytes: [u8; 3] = code.as_bytes().try_into().ok()?;

@@ -3,9 +3,7 @@
 //! idempotency expiry on a manual clock, and pipelined commits.
 
 use engine::store::{ReadView, Scan, Store, StoreError, StoreStat, WriteOp};
-use engine::{
-    Command, Credits, Currency, Durability, Engine, EngineConfig, Error, ManualClock, NewWallet,
-};
+use engine::{Command, Credits, Currency, Engine, EngineConfig, Error, ManualClock, NewWallet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,26 +46,7 @@ impl Store for FaultyStore {
 }
 
 fn config(dir: &std::path::Path) -> EngineConfig {
-    EngineConfig {
-        data_dir: dir.to_owned(),
-        shards: 2,
-        durability: Durability::Sync,
-        buffered_sync_interval: Duration::from_millis(100),
-        commit_queue_capacity: 1024,
-        commit_group_max: 256,
-        mailbox_capacity: 1024,
-        actor_idle_timeout: Duration::from_secs(60),
-        actors_resident_max: 100_000,
-        idempotency_ttl: Duration::from_secs(3600),
-        recent_keys_max: 16,
-        memtable_budget_bytes: 64 << 20,
-        block_cache_bytes: 32 << 20,
-        user_wallet_currency: Currency::parse("USD").expect("known"),
-        user_wallet_rate: rust_decimal::Decimal::ONE,
-        webhooks_enabled: false,
-        notice_lead: std::time::Duration::from_secs(72 * 3600),
-        events_retention: Duration::from_secs(30 * 24 * 3600),
-    }
+    EngineConfig::small(dir)
 }
 
 fn credits(text: &str) -> Credits {

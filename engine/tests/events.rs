@@ -3,35 +3,19 @@
 //! commit, and commits land out of id order).
 
 use engine::{
-    BatchItem, Command, Credits, Currency, Durability, Engine, EngineConfig, ManualClock,
-    NewWallet, Target, WalletId,
+    BatchItem, Command, Credits, Currency, Engine, EngineConfig, ManualClock, NewWallet, Target,
+    WalletId,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 fn config(dir: &std::path::Path) -> EngineConfig {
     EngineConfig {
-        data_dir: dir.to_owned(),
-        shards: 2,
-        durability: Durability::Sync,
-        buffered_sync_interval: Duration::from_millis(100),
         commit_queue_capacity: 8192,
-        commit_group_max: 256,
-        mailbox_capacity: 1024,
-        actor_idle_timeout: Duration::from_secs(60),
-        actors_resident_max: 100_000,
-        idempotency_ttl: Duration::from_secs(3600),
-        recent_keys_max: 16,
-        memtable_budget_bytes: 64 << 20,
-        block_cache_bytes: 32 << 20,
-        user_wallet_currency: Currency::parse("USD").expect("known"),
-        user_wallet_rate: rust_decimal::Decimal::ONE,
         // Every debit then records a wallet_transaction.created event.
         webhooks_enabled: true,
-        notice_lead: Duration::from_secs(72 * 3600),
-        events_retention: Duration::from_secs(30 * 24 * 3600),
+        ..EngineConfig::small(dir)
     }
 }
 

@@ -6,8 +6,7 @@
 use engine::engine::{BatchItem, StoreLayer, Target};
 use engine::store::{Cf, ReadView, Scan, Store, StoreError, StoreStat, WriteOp};
 use engine::{
-    Command, Credits, Currency, Durability, Engine, EngineConfig, Error, ManualClock, NewWallet,
-    WalletId,
+    Command, Credits, Currency, Engine, EngineConfig, Error, ManualClock, NewWallet, WalletId,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -94,26 +93,7 @@ fn rig() -> Rig {
             on_write: write,
         })
     });
-    let config = EngineConfig {
-        data_dir: dir.path().to_owned(),
-        shards: 2,
-        durability: Durability::Sync,
-        buffered_sync_interval: Duration::from_millis(100),
-        commit_queue_capacity: 1024,
-        commit_group_max: 256,
-        mailbox_capacity: 1024,
-        actor_idle_timeout: Duration::from_secs(60),
-        actors_resident_max: 100_000,
-        idempotency_ttl: Duration::from_secs(3600),
-        recent_keys_max: 16,
-        memtable_budget_bytes: 64 << 20,
-        block_cache_bytes: 32 << 20,
-        user_wallet_currency: Currency::parse("USD").expect("known"),
-        user_wallet_rate: rust_decimal::Decimal::ONE,
-        webhooks_enabled: false,
-        notice_lead: Duration::from_secs(72 * 3600),
-        events_retention: Duration::from_secs(30 * 24 * 3600),
-    };
+    let config = EngineConfig::small(dir.path());
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let registry = prometheus::Registry::new();
     let engine = Engine::open_layered(config, clock, &registry, Some(layer)).expect("opens");

@@ -37,24 +37,12 @@ struct Model {
 
 fn config(dir: &std::path::Path) -> EngineConfig {
     EngineConfig {
-        data_dir: dir.to_owned(),
-        shards: 2,
-        durability: engine::Durability::Sync,
-        buffered_sync_interval: Duration::from_millis(100),
-        commit_queue_capacity: 1024,
         commit_group_max: 64,
-        mailbox_capacity: 1024,
-        actor_idle_timeout: Duration::from_secs(60),
-        actors_resident_max: 100_000,
         idempotency_ttl: Duration::from_secs(24 * 3600),
         recent_keys_max: 4,
         memtable_budget_bytes: 32 << 20,
         block_cache_bytes: 8 << 20,
-        user_wallet_currency: Currency::parse("USD").expect("known"),
-        user_wallet_rate: rust_decimal::Decimal::ONE,
-        webhooks_enabled: false,
-        notice_lead: std::time::Duration::from_secs(72 * 3600),
-        events_retention: Duration::from_secs(30 * 24 * 3600),
+        ..EngineConfig::small(dir)
     }
 }
 

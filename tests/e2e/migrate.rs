@@ -24,6 +24,12 @@ fn copy_fixture(into: &Path) -> PathBuf {
         let file = file.expect("entry");
         std::fs::copy(file.path(), data.join(file.file_name())).expect("copy");
     }
+    // The data lives in the write-ahead log: without it the folder is an
+    // empty store, which a server would simply start serving.
+    assert!(
+        data.join("000004.log").exists(),
+        "the fixture's WAL is missing (check .gitignore)"
+    );
     data
 }
 
