@@ -8,7 +8,6 @@
 //! time. The `Keyring` holds them in memory, so changes apply with no restart.
 
 use crate::error::ApiError;
-use crate::server::AppState;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -326,14 +325,16 @@ pub async fn guard<B: MessageBody>(
         access.write
     };
     if need != Need::Public {
-        let scope = request.app_data::<web::Data<AppState>>().and_then(|state| {
-            let presented = request
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.strip_prefix("Bearer "))?;
-            state.keyring.authenticate(presented.trim())
-        });
+        let scope = request
+            .app_data::<web::Data<Keyring>>()
+            .and_then(|keyring| {
+                let presented = request
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.strip_prefix("Bearer "))?;
+                keyring.authenticate(presented.trim())
+            });
         let refusal = match scope {
             None => Some(ApiError::Unauthorized),
             Some(scope) if !scope.allows(need) => Some(ApiError::Forbidden {

@@ -14,7 +14,7 @@ pub async fn read_json<T: DeserializeOwned>(
     limit: usize,
 ) -> Result<T, ApiError> {
     let timeout = request
-        .app_data::<web::Data<crate::server::AppState>>()
+        .app_data::<web::Data<crate::state::AppState>>()
         .map_or(std::time::Duration::from_secs(10), |state| {
             state.limits.body_timeout
         });

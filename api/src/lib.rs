@@ -15,4 +15,5 @@ pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod settings;
+pub mod state;
 pub mod webhooks;

@@ -9,7 +9,6 @@
 //! would let anyone grow the registry, and the server's memory, without
 //! bound (`curl -X M1 …`, `-X M2 …`).
 
-use crate::server::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode};
@@ -68,9 +67,9 @@ pub async fn record<B: MessageBody>(
     next: Next<B>,
 ) -> Result<ServiceResponse<B>, actix_web::Error> {
     let started = Instant::now();
-    let state = request.app_data::<web::Data<AppState>>().cloned();
+    let metrics = request.app_data::<web::Data<HttpMetrics>>().cloned();
     let response = next.call(request).await?;
-    if let Some(state) = state {
+    if let Some(metrics) = metrics {
         // The resource middleware labelled the request; nothing is matched again.
         let route = response
             .request()
@@ -79,7 +78,6 @@ pub async fn record<B: MessageBody>(
             .map_or("unmatched", |label| label.0);
         let method = method_label(response.request().method());
         let status = status_label(response.status());
-        let metrics = &state.http_metrics;
         metrics
             .requests
             .with_label_values(&[route, method, status.as_str()])
@@ -122,15 +120,14 @@ fn status_label(status: StatusCode) -> String {
 }
 
 /// The Prometheus text exposition of every registered metric.
-pub fn render(state: &AppState) -> String {
-    for stat in state.engine.store_stats() {
-        state
-            .http_metrics
+pub fn render(engine: &engine::Engine, metrics: &HttpMetrics, registry: &Registry) -> String {
+    for stat in engine.store_stats() {
+        metrics
             .store_bytes
             .with_label_values(&[stat.cf, stat.name])
             .set(i64::try_from(stat.value).unwrap_or(i64::MAX));
     }
-    let families = state.registry.gather();
+    let families = registry.gather();
     prometheus::TextEncoder::new()
         .encode_to_string(&families)
         .unwrap_or_else(|error| format!("# metrics encoding failed: {error}\n"))

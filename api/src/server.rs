@@ -5,10 +5,10 @@
 
 use crate::auth::{ApiKey, KeySource};
 use crate::deliverer::{start_deliverer, Deliverer};
-use crate::dto::Limits;
 use crate::error::ApiError;
 use crate::metrics::HttpMetrics;
 use crate::settings::{ClockSetting, Settings, SettingsError};
+use crate::state::AppState;
 use actix_web::{web, App, HttpServer};
 use engine::timer::start_timer;
 use engine::{Clock, Engine, ManualClock, OpenError, SystemClock};
@@ -17,26 +17,6 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// What every handler can reach.
-pub struct AppState {
-    /// The wallet engine.
-    pub engine: Arc<Engine>,
-    /// Request limits from settings.
-    pub limits: Limits,
-    /// Every key that may call the API.
-    pub keyring: crate::auth::Keyring,
-    /// HTTP metrics.
-    pub http_metrics: HttpMetrics,
-    /// Every metric of this server.
-    pub registry: Registry,
-    /// The clock, when it is manual (`POST /v1/admin/clock` moves it).
-    pub manual_clock: Option<ManualClock>,
-    /// Webhook delivery, when endpoints are configured.
-    pub deliverer: Option<Arc<Deliverer>>,
-    /// Bytes of batch bodies the server may hold at once.
-    pub batch_bytes: crate::limits::BatchBytes,
-}
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -117,11 +97,17 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
             );
         }
     }
+    let keyring = Arc::new(crate::auth::Keyring::new(api_key, &engine.api_keys()?));
+    let http_metrics = HttpMetrics::register(&registry)?;
+    // The auth guard and the metrics middleware read their own parts, not
+    // the whole state: they sit below the state module (no import cycle).
+    let keyring_data = web::Data::from(Arc::clone(&keyring));
+    let metrics_data = web::Data::new(http_metrics.clone());
     let state = web::Data::new(AppState {
         engine: Arc::clone(&engine),
         limits: settings.limits(),
-        keyring: crate::auth::Keyring::new(api_key, &engine.api_keys()?),
-        http_metrics: HttpMetrics::register(&registry)?,
+        keyring,
+        http_metrics,
         registry,
         manual_clock,
         deliverer,
@@ -136,6 +122,8 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(keyring_data.clone())
+            .app_data(metrics_data.clone())
             .app_data(in_flight.clone())
             .app_data(web::QueryConfig::default().error_handler(|error, _| {
                 ApiError::InvalidField {

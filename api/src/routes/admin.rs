@@ -4,7 +4,7 @@
 //! API keys with no restart.
 
 use crate::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 

@@ -12,7 +12,7 @@ use crate::dto::{
     TopUpBatch, TopUpItem, TransactionView,
 };
 use crate::error::{ApiError, ErrorView};
-use crate::server::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use engine::idempotency::KEY_LEN_MAX;
 use engine::{BatchItem, Command, Receipt, Target};

@@ -7,7 +7,7 @@
 use crate::body::read_json;
 use crate::dto;
 use crate::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 

@@ -8,7 +8,7 @@ use super::{created, idempotency_key};
 use crate::body::read_json;
 use crate::dto::{self, BalanceView, Deposit, TransactionView};
 use crate::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,7 @@
 //! delivery state, oldest first.
 
 use crate::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::webhooks::EventView;
 use actix_web::{web, HttpResponse};
 use engine::DeliveryStatus;

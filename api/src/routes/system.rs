@@ -2,7 +2,7 @@
 //! fallbacks for unknown routes and methods.
 
 use crate::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 
 /// The health reply.
@@ -22,7 +22,11 @@ pub async fn health() -> HttpResponse {
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(crate::metrics::render(&state))
+        .body(crate::metrics::render(
+            &state.engine,
+            &state.http_metrics,
+            &state.registry,
+        ))
 }
 
 /// Any unknown route.

@@ -6,7 +6,7 @@ use super::{created, idempotency_key, wallet_id};
 use crate::body::read_json;
 use crate::dto::{self, Debit, ListView, TransactionView, WalletTransaction};
 use crate::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use engine::Command;
 use serde::Deserialize;

@@ -6,7 +6,7 @@ use super::{idempotency_key, wallet_id};
 use crate::body::read_json;
 use crate::dto::{self, CreateWallet, ListView, UpdateWallet, WalletView};
 use crate::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use engine::{Command, NewWallet, WalletFilter, WalletId, WalletStatus};
 use serde::Deserialize;
