@@ -29,6 +29,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+mod price_book;
+pub use price_book::{PriceList, PriceVersionPage};
+
 /// Scope of idempotency keys sent with wallet creation.
 const WALLET_CREATION_SCOPE: &str = "wallets";
 

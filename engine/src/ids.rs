@@ -1,6 +1,7 @@
-//! Identifiers: `WalletId` (`wal_…`) and `TxnId` (`txn_…`), both a prefix and a
-//! ULID, so they sort by creation time and have a fixed length, which keeps
-//! ledger keys (`wallet id ‖ sequence`) the same width for every wallet.
+//! Identifiers: `WalletId` (`wal_…`), `TxnId` (`txn_…`), `RuleId` (`rtr_…`)
+//! and `PriceVersionId` (`prv_…`), each a prefix and a ULID, so they sort by
+//! creation time and have a fixed length, which keeps ledger keys (`wallet id
+//! ‖ sequence`) the same width for every wallet.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -83,6 +84,22 @@ prefixed_id!(
     "rtr_",
     "An automatic top-up rule's id: `rtr_` and a ULID."
 );
+prefixed_id!(
+    PriceVersionId,
+    "prv_",
+    "A price version's id: `prv_` and a ULID."
+);
+
+impl PriceVersionId {
+    /// The next id in ULID order (same millisecond, random part plus one),
+    /// `None` only past the largest ULID. The price book uses it so a version
+    /// written later always sorts after one written in the same millisecond.
+    pub fn successor(&self) -> Option<PriceVersionId> {
+        ulid::Ulid::from_bytes(self.to_bytes())
+            .increment()
+            .map(|next| PriceVersionId::from_bytes(next.to_bytes()))
+    }
+}
 
 /// 80 random bits for the ULID's random part. A process-wide generator seeded
 /// from the OS, so ids made in the same millisecond still differ.

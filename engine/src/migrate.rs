@@ -249,7 +249,8 @@ fn convert_pair(
             keys::schedule(due, &text_id(id)?)
         }
         Cf::Idempotency => return convert_record(old, key, value, report),
-        Cf::Users | Cf::ApiKeys | Cf::Events | Cf::Outbox | Cf::Meta => key.to_vec(),
+        // Format 2 had no price book; a prices record is copied as it is.
+        Cf::Users | Cf::ApiKeys | Cf::Events | Cf::Outbox | Cf::Meta | Cf::Prices => key.to_vec(),
     };
     Ok(Some((key, value)))
 }
