@@ -33,6 +33,8 @@ pub enum ApiError {
     RouteNotFound,
     /// No API key with that id.
     KeyNotFound,
+    /// No price of that model (in force at the time asked about).
+    UnknownModel { message: String },
     /// The route exists, the method does not.
     MethodNotAllowed,
     /// A debit or void larger than the balance.
@@ -98,6 +100,7 @@ impl ApiError {
             ApiError::WalletNotFound => (StatusCode::NOT_FOUND, "wallet_not_found"),
             ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "route_not_found"),
             ApiError::KeyNotFound => (StatusCode::NOT_FOUND, "api_key_not_found"),
+            ApiError::UnknownModel { .. } => (StatusCode::NOT_FOUND, "unknown_model"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::IdempotencyKeyReused => (StatusCode::CONFLICT, "idempotency_key_reused"),
             ApiError::WalletNotActive { .. } => (StatusCode::CONFLICT, "wallet_not_active"),
@@ -138,6 +141,7 @@ impl ApiError {
             | ApiError::InvalidStatusTransition { message }
             | ApiError::FeeTypeNotCovered { message }
             | ApiError::LotNotFound { message }
+            | ApiError::UnknownModel { message }
             | ApiError::AmountOutOfRange { message, .. } => message.clone(),
             ApiError::ClockNotManual => "the clock can be set only when the server runs with clock = \"manual\"".into(),
             ApiError::Unauthorized => "missing or invalid bearer key (Authorization: Bearer <key>)".into(),
@@ -169,6 +173,7 @@ impl ApiError {
             ApiError::InvalidIdempotencyKey { .. } => Some("Idempotency-Key"),
             ApiError::FeeTypeNotCovered { .. } => Some("fee_type"),
             ApiError::LotNotFound { .. } => Some("lot_id"),
+            ApiError::UnknownModel { .. } => Some("model"),
             _ => None,
         }
     }
@@ -179,6 +184,15 @@ impl ApiError {
             message: format!("{field} {message}"),
             field: field.to_owned(),
         }
+    }
+
+    /// No price of `model` in force now, or at `at` when given.
+    pub fn unknown_model(model: &str, at: Option<&str>) -> ApiError {
+        let message = match at {
+            Some(at) => format!("no price of model {model:?} is in force at {at}"),
+            None => format!("no price of model {model:?} is in force"),
+        };
+        ApiError::UnknownModel { message }
     }
 
     /// A field refusal naming its field.

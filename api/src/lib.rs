@@ -12,6 +12,7 @@ pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod price_book;
 pub mod routes;
 pub mod server;
 pub mod settings;

@@ -90,6 +90,23 @@ enum Command {
         #[arg(long, global = true)]
         data_dir: Option<PathBuf>,
     },
+    /// Import prices (LiteLLM's model_prices_and_context_window.json or
+    /// Tally's own form) as new versions, or export the current ones, on a
+    /// running server (--url and a write or admin --key) or in a data folder
+    /// no server has open.
+    Prices {
+        #[command(subcommand)]
+        command: api::price_book::PricesCommand,
+        /// A running server's base URL.
+        #[arg(long, requires = "key", global = true)]
+        url: Option<String>,
+        /// A key with the write or admin scope for --url.
+        #[arg(long, global = true)]
+        key: Option<String>,
+        /// The data folder (default: the configured data_dir).
+        #[arg(long, global = true, conflicts_with = "url")]
+        data_dir: Option<PathBuf>,
+    },
     /// Recompute every wallet from its ledger in a data folder no server has
     /// open, and check idempotency records and indexes. Exit code 0 only when
     /// everything agrees. For a running server use GET /v1/admin/verify.
@@ -172,6 +189,26 @@ fn main() -> anyhow::Result<()> {
                 api::keys::run_local(command, config)?;
             }
         },
+        Command::Prices {
+            command,
+            url,
+            key,
+            data_dir,
+        } => {
+            let summary = match (url, key) {
+                (Some(url), Some(key)) => api::price_book::run_http(command, &url, &key)?,
+                _ => {
+                    let mut config = settings.engine_config()?;
+                    if let Some(data_dir) = data_dir {
+                        config.data_dir = data_dir;
+                    }
+                    api::price_book::run_local(command, config)?
+                }
+            };
+            if summary.rejected > 0 {
+                std::process::exit(3);
+            }
+        }
         Command::Migrate { data_dir } => {
             let data_dir = data_dir.unwrap_or(settings.data_dir);
             migrate(&data_dir)?;
@@ -210,6 +247,13 @@ fn main() -> anyhow::Result<()> {
 /// Refuses to serve a data folder of an older format unless allowed to
 /// upgrade it, with a message that says how.
 fn upgrade_if_allowed(data_dir: &std::path::Path, allowed: bool) -> anyhow::Result<()> {
+    // Before anything opens (or creates) the folder: a migration cut short
+    // between its renames leaves no data folder, only its two siblings.
+    if let Some(done) = engine::migrate::recover(data_dir)
+        .with_context(|| format!("recovering {}", data_dir.display()))?
+    {
+        tracing::warn!(data_dir = %data_dir.display(), "{done}");
+    }
     let found = engine::store::rocks::RocksStore::format_version(data_dir).with_context(|| {
         format!(
             "reading {} (is another server running on it?)",

@@ -4,7 +4,7 @@
 //! bearer scheme and the error responses every `/v1` route may give.
 
 use crate::error::ErrorBody;
-use crate::routes::{admin, batch, clock, deposits, events, system, transactions, wallets};
+use crate::routes::{admin, batch, clock, deposits, events, prices, system, transactions, wallets};
 use actix_web::HttpResponse;
 use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -38,6 +38,10 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         admin::list_keys,
         admin::revoke_key,
         events::list,
+        prices::put,
+        prices::get,
+        prices::list,
+        prices::versions,
         clock::show,
         clock::set,
         system::health,
@@ -56,7 +60,7 @@ const V1_ERRORS: [(&str, &str); 9] = [
     ),
     ("401", "Missing, wrong or revoked bearer key"),
     ("403", "The key's scope does not allow this route"),
-    ("404", "Unknown wallet, key or route"),
+    ("404", "Unknown wallet, key, model or route"),
     ("408", "The body did not arrive in time"),
     ("413", "Body over the configured limit"),
     (

@@ -83,6 +83,10 @@ pub(crate) struct KeyCheck {
     pub(crate) record_key: Vec<u8>,
     /// Fingerprint of the request.
     pub(crate) fingerprint: Fingerprint,
+    /// The fingerprint of the command as sent, when it differs from the
+    /// canonical one (metadata not in order): format 2 fingerprinted that,
+    /// so a record it made still replays after the upgrade.
+    pub(crate) as_sent: Option<Fingerprint>,
     /// An earlier spelling of the same key (see `idempotency::earlier_form`):
     /// a live record under it *with this request's fingerprint* is a replay;
     /// one with another fingerprint is another request and is ignored.
@@ -269,9 +273,14 @@ impl WalletActor {
         let Some(earlier) = &check.earlier else {
             return Ok(None);
         };
-        Ok(self
-            .read_record(earlier)?
-            .filter(|(fingerprint, _)| *fingerprint == check.fingerprint))
+        // The earlier form may be pending here (not on disk yet) too.
+        let found = match self.recent.get(earlier) {
+            Some(recent) if !self.shared.idempotency_expired(recent.entry.created_at_ms) => {
+                Some((recent.fingerprint, Arc::clone(&recent.entry)))
+            }
+            _ => self.read_record(earlier)?,
+        };
+        Ok(found.filter(|(fingerprint, _)| *fingerprint == check.fingerprint))
     }
 
     /// A live record of this wallet and its entry, from disk.
@@ -372,7 +381,7 @@ impl WalletActor {
     fn decide_loaded(&mut self, job: &Job) -> Result<Decision, Error> {
         if let Some(check) = &job.key {
             if let Some((fingerprint, entry)) = self.lookup_key(check)? {
-                if fingerprint != check.fingerprint {
+                if fingerprint != check.fingerprint && Some(fingerprint) != check.as_sent {
                     return Err(Error::IdempotencyKeyReused);
                 }
                 self.shared.metrics.idempotent_replays.inc();
@@ -588,14 +597,26 @@ impl WalletActor {
         })
     }
 
+    /// What a turn starts from, to undo it with [`WalletActor::rollback`].
+    fn before_turn(&self) -> Before {
+        Before {
+            wallet: self.wallet.clone(),
+            checkpoint_seq: self.checkpoint_seq,
+        }
+    }
+
     /// Undoes a turn that will not be written (the commit queue refused it,
-    /// or a step of it failed): its event ids are released. A checkpoint the
-    /// turn meant to write was not written: the stored one is at or before
-    /// `before` (how far before only disk knows, and it needs not be exact:
-    /// the next checkpoint is merely a little late).
-    fn rollback(&mut self, before: Wallet) {
+    /// or a step of it failed): its event ids are released, and a checkpoint
+    /// it meant to write was not written, so the stored one is where it was
+    /// before the turn (exactly: earlier checkpoints were either written or
+    /// failed, and a failure reloads the actor from disk).
+    fn rollback(&mut self, before: Before) {
+        let Before {
+            wallet: before,
+            checkpoint_seq,
+        } = before;
         let seq = before.seq;
-        self.checkpoint_seq = self.checkpoint_seq.min(seq);
+        self.checkpoint_seq = checkpoint_seq;
         self.wallet = before;
         self.recent.retain(|_, recent| recent.entry.seq <= seq);
         self.reservations.clear();
@@ -603,7 +624,7 @@ impl WalletActor {
 
     /// Applies one decided entry and queues it; the reply leaves after the sync.
     fn commit(&mut self, job: &Job, entry: Arc<Entry>, reply: ReceiptReply) {
-        let before = self.wallet.clone();
+        let before = self.before_turn();
         let mut ops = Vec::with_capacity(4);
         self.stage(job.key.as_ref(), &entry, &mut ops);
         // A PUT's terms travel in its UPDATE entry, yet a whole new terms
@@ -629,7 +650,7 @@ impl WalletActor {
             let _ = reply.send(Answer::Done(Err(error)));
             return;
         }
-        let before = self.wallet.clone();
+        let before = self.before_turn();
         let mut ops = Vec::new();
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -718,6 +739,7 @@ impl WalletActor {
                 record_key: keys::internal_idempotency(&self.wallet.id, &key),
                 fingerprint: idempotency::fingerprint(self.wallet.id.as_str(), &command),
                 key,
+                as_sent: None,
                 earlier: None,
             };
             if self.lookup_key(&check)?.is_some() {
@@ -767,7 +789,7 @@ impl WalletActor {
             let _ = reply.send(Answer::Done(Err(error)));
             return;
         }
-        let before = self.wallet.clone();
+        let before = self.before_turn();
         let mut ops = Vec::new();
         let now_ms = self.shared.clock.now_ms();
         if let Err(error) = self.run_due(now_ms, &mut ops) {
@@ -919,6 +941,12 @@ impl Handler<Inspect> for WalletActor {
         let result = self.reload_if_failed().map(|()| self.wallet.clone());
         self.reply_in_order(message.reply, result);
     }
+}
+
+/// The state a turn started from.
+struct Before {
+    wallet: Wallet,
+    checkpoint_seq: u64,
 }
 
 /// A wallet as read from disk: its stored checkpoint with the ledger

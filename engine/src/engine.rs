@@ -29,6 +29,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+mod price_book;
+pub use price_book::{PriceList, PriceVersionPage};
+
 /// Scope of idempotency keys sent with wallet creation.
 const WALLET_CREATION_SCOPE: &str = "wallets";
 
@@ -396,6 +399,7 @@ impl Engine {
             record_key: keys::creation_idempotency(&key),
             fingerprint: idempotency::fingerprint(WALLET_CREATION_SCOPE, &spec),
             key,
+            as_sent: None,
             earlier: None,
         });
         let _guard = match &check {
@@ -1245,9 +1249,13 @@ impl Engine {
 /// the fingerprint is the wallet id's text, as in format 2, so records
 /// migrated from it keep matching.
 fn command_check(wallet: &WalletId, key: String, command: &Command) -> KeyCheck {
+    let canonical = command.canonical();
+    let as_sent = matches!(canonical, std::borrow::Cow::Owned(_))
+        .then(|| idempotency::fingerprint(wallet.as_str(), command));
     KeyCheck {
         record_key: keys::idempotency(wallet, &key),
-        fingerprint: idempotency::fingerprint(wallet.as_str(), &command.canonical()),
+        fingerprint: idempotency::fingerprint(wallet.as_str(), &canonical),
+        as_sent,
         earlier: idempotency::earlier_form(&key).map(|earlier| keys::idempotency(wallet, earlier)),
         key,
     }

@@ -1,6 +1,7 @@
-//! Identifiers: `WalletId` (`wal_…`) and `TxnId` (`txn_…`), both a prefix and a
-//! ULID, so they sort by creation time and have a fixed length, which keeps
-//! ledger keys (`wallet id ‖ sequence`) the same width for every wallet.
+//! Identifiers: `WalletId` (`wal_…`), `TxnId` (`txn_…`), `RuleId` (`rtr_…`)
+//! and `PriceVersionId` (`prv_…`), each a prefix and a ULID, so they sort by
+//! creation time and have a fixed length, which keeps ledger keys (`wallet id
+//! ‖ sequence`) the same width for every wallet.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -27,13 +28,18 @@ macro_rules! prefixed_id {
                 $name(format!("{}{}", $prefix, ulid))
             }
 
-            /// Accepts only the exact shape this type generates.
+            /// Accepts only the exact shape this type generates: the ULID
+            /// in its canonical spelling. The ULID decoder also takes lower
+            /// case and ignores the first character's top bits, so without
+            /// this check several texts would name one id (one wallet with
+            /// two actors, one per spelling).
             pub fn parse(text: &str) -> Option<$name> {
                 let ulid = text.strip_prefix($prefix)?;
-                if ulid.len() != ULID_LEN || ulid::Ulid::from_string(ulid).is_err() {
+                if ulid.len() != ULID_LEN {
                     return None;
                 }
-                Some($name(text.to_owned()))
+                let decoded = ulid::Ulid::from_string(ulid).ok()?;
+                (decoded.to_string() == ulid).then(|| $name(text.to_owned()))
             }
 
             /// The id as text.
@@ -83,6 +89,22 @@ prefixed_id!(
     "rtr_",
     "An automatic top-up rule's id: `rtr_` and a ULID."
 );
+prefixed_id!(
+    PriceVersionId,
+    "prv_",
+    "A price version's id: `prv_` and a ULID."
+);
+
+impl PriceVersionId {
+    /// The next id in ULID order (same millisecond, random part plus one),
+    /// `None` only past the largest ULID. The price book uses it so a version
+    /// written later always sorts after one written in the same millisecond.
+    pub fn successor(&self) -> Option<PriceVersionId> {
+        ulid::Ulid::from_bytes(self.to_bytes())
+            .increment()
+            .map(|next| PriceVersionId::from_bytes(next.to_bytes()))
+    }
+}
 
 /// 80 random bits for the ULID's random part. A process-wide generator seeded
 /// from the OS, so ids made in the same millisecond still differ.
@@ -111,6 +133,18 @@ fn rand_bits() -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_canonical_spelling_parses() {
+        let id = WalletId::generate(1_700_000_000_000);
+        let text = id.as_str();
+        assert_eq!(WalletId::parse(text), Some(id.clone()));
+        let lower = format!("wal_{}", text["wal_".len()..].to_ascii_lowercase());
+        assert_eq!(WalletId::parse(&lower), None, "{lower}");
+        // '0' and '8' decode alike as the first character.
+        let aliased = format!("wal_8{}", &text["wal_0".len()..]);
+        assert_eq!(WalletId::parse(&aliased), None, "{aliased}");
+    }
 
     #[test]
     fn ids_round_trip_through_their_bytes() {

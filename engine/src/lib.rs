@@ -23,6 +23,7 @@ pub mod metrics;
 #[cfg(feature = "rocks")]
 pub mod migrate;
 pub mod money;
+pub mod prices;
 #[cfg(feature = "rocks")]
 mod residents;
 #[cfg(feature = "rocks")]
@@ -44,14 +45,17 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use commit::Durability;
 #[cfg(feature = "rocks")]
 pub use engine::{
-    BatchItem, Created, Engine, EngineConfig, OpenError, Page, StoreLayer, Target, TimerPass,
-    WalletFilter, WalletList,
+    BatchItem, Created, Engine, EngineConfig, OpenError, Page, PriceList, PriceVersionPage,
+    StoreLayer, Target, TimerPass, WalletFilter, WalletList,
 };
 pub use error::Error;
 pub use events::{Delivery, DeliveryStatus, Event, EventKind};
-pub use ids::{TxnId, WalletId};
+pub use ids::{PriceVersionId, TxnId, WalletId};
 pub use lots::{CreditKind, Lot, LotChange};
 pub use money::{Credits, Currency};
+pub use prices::{
+    Cost, ModelName, Price, PriceAmounts, PriceError, PriceSpec, PriceVersion, Rounding, Usage,
+};
 pub use rules::{Interval, Method, Rule, Trigger};
 pub use terms::{FeeType, FeeTypes, RuleSpec, Terms, TermsPatch, TermsSpec, TriggerSpec};
 pub use wallet::{

@@ -10,15 +10,19 @@
 //!
 //! Crash safety: the new store is written beside the old one
 //! (`DIR.migrating`, removed and redone if a previous attempt died), checked
-//! with `verify`, and only then swapped in by two renames; the format-2
-//! folder stays as `DIR.format2-backup`. At no point is the only copy of the
-//! data half-converted.
+//! with `verify`, synced and marked, and only then swapped in by two renames
+//! (each made durable by syncing the parent folder); the format-2 folder
+//! stays as `DIR.format2-backup`. A crash between the renames leaves no
+//! `DIR`: [`recover`], run before anything opens `DIR`, finishes the swap
+//! (marked staging) or undoes it. At no point is the only copy of the data
+//! half-converted.
 
 use crate::idempotency::{self, IdempotencyRecord};
 use crate::ids::WalletId;
 use crate::store::rocks::{RocksOptions, RocksStore};
 use crate::store::{codec, keys, Cf, Direction, Pair, ReadView, Scan, Store, StoreError, WriteOp};
 use crate::wallet::{Command, Entry, Source};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -62,8 +66,8 @@ pub struct MigrationReport {
     pub internal_keys: u64,
     /// Deposit records moved from a user's scope to the wallet's.
     pub user_keys: u64,
-    /// User-scope records dropped because the wallet already had a record
-    /// of the same key (format 2 let both exist; the wallet's one is kept).
+    /// Records dropped because a user-scope record and the wallet's own
+    /// record had the same key (format 2 let both exist): the newer is kept.
     pub user_keys_dropped: u64,
     /// Where the format-2 folder was kept.
     pub backup: PathBuf,
@@ -86,6 +90,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> MigrateError + '_ {
 /// Migrates the format-2 folder `dir` to format 3 in place (see the module
 /// documentation for how a crash at any point leaves the data).
 pub fn migrate(dir: &Path) -> Result<MigrationReport, MigrateError> {
+    recover(dir)?;
     match RocksStore::format_version(dir)? {
         Some(FROM_VERSION) => {}
         Some(found) => {
@@ -121,10 +126,76 @@ pub fn migrate(dir: &Path) -> Result<MigrationReport, MigrateError> {
         new.sync_wal()?;
         report
     };
+    // Only a verified, synced staging folder carries the marker, and only
+    // a marked one is ever swapped in (here or by `recover`).
+    write_synced(&staging.join(MARKER))?;
     std::fs::rename(dir, &backup).map_err(io(dir))?;
+    sync_parent(dir)?;
     std::fs::rename(&staging, dir).map_err(io(&staging))?;
+    sync_parent(dir)?;
+    let _ = std::fs::remove_file(dir.join(MARKER));
     report.backup = backup;
     Ok(report)
+}
+
+/// The file that marks a staging folder as verified and complete.
+const MARKER: &str = "TALLY_MIGRATED";
+
+/// Finishes or undoes a migration that a crash interrupted between its two
+/// renames, so a server never starts a fresh, empty store in place of the
+/// data: with `DIR` gone, a marked `DIR.migrating` is moved in; an unmarked
+/// one is dropped and `DIR.format2-backup` moved back. Returns what it did.
+pub fn recover(dir: &Path) -> Result<Option<&'static str>, MigrateError> {
+    if dir.join("CURRENT").exists() {
+        return Ok(None);
+    }
+    let staging = beside(dir, ".migrating");
+    let backup = beside(dir, ".format2-backup");
+    if staging.join(MARKER).exists() {
+        remove_empty(dir)?;
+        std::fs::rename(&staging, dir).map_err(io(&staging))?;
+        sync_parent(dir)?;
+        let _ = std::fs::remove_file(dir.join(MARKER));
+        return Ok(Some("completed an interrupted migration to format 3"));
+    }
+    if backup.join("CURRENT").exists() {
+        remove_empty(dir)?;
+        std::fs::rename(&backup, dir).map_err(io(&backup))?;
+        sync_parent(dir)?;
+        return Ok(Some(
+            "undid an interrupted migration: the format-2 folder is back",
+        ));
+    }
+    Ok(None)
+}
+
+/// Removes `dir` if it exists and is empty (a rename needs the name free);
+/// a non-empty one is an error, never deleted.
+fn remove_empty(dir: &Path) -> Result<(), MigrateError> {
+    match std::fs::remove_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(MigrateError::Io {
+            path: dir.to_owned(),
+            source: error,
+        }),
+    }
+}
+
+fn write_synced(path: &Path) -> Result<(), MigrateError> {
+    let file = std::fs::File::create(path).map_err(io(path))?;
+    file.sync_all().map_err(io(path))
+}
+
+/// Makes a rename in `path`'s parent folder durable.
+fn sync_parent(path: &Path) -> Result<(), MigrateError> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::File::open(&parent)
+        .and_then(|folder| folder.sync_all())
+        .map_err(io(&parent))
 }
 
 /// Copies every record of `old` (format 2) into `new` (format 3).
@@ -155,20 +226,39 @@ fn convert(old: &RocksStore, new: &RocksStore) -> Result<MigrationReport, Migrat
                 }
             }
             // A user record moved to a wallet may meet that wallet's own
-            // record of the same key, in this chunk or an earlier one.
-            let mut kept = Vec::with_capacity(ops.len());
+            // record of the same key, in this chunk or an earlier one (the
+            // `user/` scope sorts first). Keep the newer of the two: an
+            // expired record must never shadow a live one, or a retried
+            // request would apply again.
+            let mut kept: Vec<WriteOp> = Vec::with_capacity(ops.len());
+            let mut at: HashMap<Vec<u8>, usize> = HashMap::new();
             for op in ops {
-                if let WriteOp::Put { cf, key, .. } = &op {
-                    let taken = new.get(*cf, key)?.is_some()
-                        || kept
-                            .iter()
-                            .any(|other: &WriteOp| matches!(other, WriteOp::Put { key: k, .. } if k == key));
-                    if taken {
-                        report.user_keys_dropped += 1;
+                let WriteOp::Put { key, value, .. } = &op else {
+                    continue;
+                };
+                let earlier = match at.get(key) {
+                    Some(&index) => match &kept[index] {
+                        WriteOp::Put { value, .. } => Some(value.clone()),
+                        WriteOp::Delete { .. } => None,
+                    },
+                    None if cf == Cf::Idempotency => new.get(cf, key)?,
+                    None => None,
+                };
+                if let Some(earlier) = earlier {
+                    report.user_keys_dropped += 1;
+                    let newer =
+                        idempotency::created_at_ms(value) > idempotency::created_at_ms(&earlier);
+                    if !newer {
                         continue;
                     }
                 }
-                kept.push(op);
+                match at.get(key) {
+                    Some(&index) => kept[index] = op,
+                    None => {
+                        at.insert(key.clone(), kept.len());
+                        kept.push(op);
+                    }
+                }
             }
             written += kept.len() as u64;
             new.write(&[kept.as_slice()], false)?;
@@ -249,7 +339,8 @@ fn convert_pair(
             keys::schedule(due, &text_id(id)?)
         }
         Cf::Idempotency => return convert_record(old, key, value, report),
-        Cf::Users | Cf::ApiKeys | Cf::Events | Cf::Outbox | Cf::Meta => key.to_vec(),
+        // Format 2 had no price book; a prices record is copied as it is.
+        Cf::Users | Cf::ApiKeys | Cf::Events | Cf::Outbox | Cf::Meta | Cf::Prices => key.to_vec(),
     };
     Ok(Some((key, value)))
 }

@@ -240,11 +240,27 @@ impl<'de> Deserialize<'de> for Credits {
 /// in 256 bits (two `u128` halves) and divided by long division. `None` when
 /// `d` is zero or the quotient does not fit 128 bits.
 pub fn mul_div_floor(a: u128, b: u128, d: u128) -> Option<u128> {
+    mul_div_rem(a, b, d).map(|(quotient, _)| quotient)
+}
+
+/// `ceil(a * b / d)` exactly, as [`mul_div_floor`] but rounding up: for
+/// charges, which must never come out below what was used.
+pub fn mul_div_ceil(a: u128, b: u128, d: u128) -> Option<u128> {
+    let (quotient, remainder) = mul_div_rem(a, b, d)?;
+    if remainder == 0 {
+        Some(quotient)
+    } else {
+        quotient.checked_add(1)
+    }
+}
+
+/// The quotient and remainder of `a * b / d`, exactly (see [`mul_div_floor`]).
+fn mul_div_rem(a: u128, b: u128, d: u128) -> Option<(u128, u128)> {
     if d == 0 {
         return None;
     }
     if let Some(product) = a.checked_mul(b) {
-        return Some(product / d);
+        return Some((product / d, product % d));
     }
     let (high, low) = widening_mul(a, b);
     if high >= d {
@@ -263,7 +279,7 @@ pub fn mul_div_floor(a: u128, b: u128, d: u128) -> Option<u128> {
             quotient |= 1;
         }
     }
-    Some(quotient)
+    Some((quotient, remainder))
 }
 
 /// The 256-bit product of two `u128`s as (high, low) halves.
@@ -634,6 +650,22 @@ mod tests {
         assert_eq!(mul_div_floor(a, b, b), Some(a));
         assert_eq!(mul_div_floor(a, b, 3 * b), Some(a / 3));
         assert_eq!(mul_div_floor(1 << 100, 1 << 100, 1 << 90), Some(1 << 110));
+    }
+
+    #[test]
+    fn mul_div_ceil_rounds_up_only_what_is_inexact() {
+        assert_eq!(mul_div_ceil(7, 3, 3), Some(7));
+        assert_eq!(mul_div_ceil(7, 1, 3), Some(3));
+        assert_eq!(mul_div_ceil(0, 5, 3), Some(0));
+        assert_eq!(mul_div_ceil(7, 3, 0), None);
+        // Past 128 bits: (2^127 * 6 + ...) / 4 exact, and one more inexact.
+        assert_eq!(mul_div_ceil(1 << 127, 6, 4), Some(3 << 126));
+        assert_eq!(mul_div_ceil((1 << 127) + 1, 6, 4), Some((3 << 126) + 2));
+        assert_eq!(mul_div_floor((1 << 127) + 1, 6, 4), Some((3 << 126) + 1));
+        assert_eq!(
+            mul_div_ceil(u128::MAX, u128::MAX, u128::MAX),
+            Some(u128::MAX)
+        );
     }
 
     #[test]

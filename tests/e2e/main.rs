@@ -19,6 +19,7 @@ mod lifecycle;
 mod lots;
 mod metrics;
 mod migrate;
+mod prices;
 mod ranges;
 mod rules;
 mod wallets;

@@ -175,3 +175,25 @@ fn allow_migrate_upgrades_at_startup() {
     assert_eq!(server.get_wallet(main), expected["wallets"][main]["wallet"]);
     server.assert_verified();
 }
+
+/// A migration cut short between its two renames leaves no data folder,
+/// only the verified staging folder and the backup: the next start finishes
+/// the swap instead of creating a fresh, empty store.
+#[test]
+fn a_migration_cut_between_its_renames_is_finished_at_startup() {
+    let dir = data_dir();
+    let data = copy_fixture(dir.path());
+    let migrated = tally(&["migrate"], &data, &[]);
+    assert!(migrated.status.success());
+    // The state right after the first rename: data.format2-backup exists,
+    // data.migrating holds the verified, marked format-3 store, data is gone.
+    let staging = dir.path().join("data.migrating");
+    std::fs::rename(&data, &staging).expect("rename");
+    std::fs::write(staging.join("TALLY_MIGRATED"), b"").expect("marker");
+    let server = Server::start_with(&data, &[("TALLY_CLOCK", "manual")]);
+    server.set_clock(FIXTURE_NOW);
+    let expected = expected();
+    let main = expected["main"].as_str().expect("main");
+    assert_eq!(server.get_wallet(main), expected["wallets"][main]["wallet"]);
+    assert!(!staging.exists());
+}

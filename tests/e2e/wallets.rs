@@ -188,3 +188,29 @@ fn buffered_durability_serves_and_keeps_changes_across_a_graceful_restart() {
     assert_eq!(server.get_wallet(&id)["balance"]["paid_credits"], "1.75");
     server.assert_ledger_matches_balance(&id);
 }
+
+/// A wallet id is accepted only in its canonical spelling: the ULID decoder
+/// also takes lower case and ignores the first character's top bits, and
+/// such an alias would reach the same wallet through a second actor.
+#[test]
+fn only_the_canonical_wallet_id_reaches_the_wallet() {
+    let dir = crate::common::data_dir();
+    let server = crate::common::Server::start(dir.path());
+    let id = server.wallet("100", "0");
+    let lower = format!("wal_{}", id["wal_".len()..].to_ascii_lowercase());
+    let aliased = format!("wal_8{}", &id["wal_0".len()..]);
+    for alias in [lower, aliased] {
+        let reply = server.call(
+            "POST",
+            &format!("/v1/wallets/{alias}/debits"),
+            Some(r#"{"credits":"100"}"#),
+            None,
+        );
+        assert!(
+            matches!(reply.status, 400 | 404),
+            "{alias}: {:?}",
+            reply.body
+        );
+    }
+    assert_eq!(server.get_wallet(&id)["balance"]["paid_credits"], "100");
+}

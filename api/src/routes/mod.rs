@@ -7,6 +7,7 @@ pub mod batch;
 pub mod clock;
 pub mod deposits;
 pub mod events;
+pub mod prices;
 pub mod system;
 pub mod transactions;
 pub mod wallets;
@@ -67,6 +68,16 @@ pub fn configure(config: &mut web::ServiceConfig) {
                     resource("/v1/topups/batch", Read, Write).route(web::post().to(batch::topups)),
                 )
                 .service(resource("/v1/events", Read, Write).route(web::get().to(events::list)))
+                .service(resource("/v1/prices", Read, Write).route(web::get().to(prices::list)))
+                .service(
+                    resource("/v1/prices/{model}", Read, Write)
+                        .route(web::get().to(prices::get))
+                        .route(web::put().to(prices::put)),
+                )
+                .service(
+                    resource("/v1/prices/{model}/versions", Read, Write)
+                        .route(web::get().to(prices::versions)),
+                )
                 .service(
                     resource("/v1/admin/verify", Admin, Admin).route(web::get().to(admin::verify)),
                 )

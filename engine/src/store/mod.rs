@@ -20,6 +20,10 @@
 //!   behind a header (status, creation time) the retention filter reads
 //! - `outbox`:      next attempt ms (i64 BE) ‖ event id → empty; the events
 //!   still to deliver, soonest first
+//! - `prices`:      0x01 ‖ model ‖ 0x00 ‖ effective_from ms (u64 BE) ‖
+//!   version id16 → `PriceVersion` (a model's versions in effective order,
+//!   so the one in force at T is one reverse seek), and 0x02 ‖ version id16
+//!   → that version's key (the index by `prv_…` id); see `prices::keys`
 
 pub mod codec;
 #[cfg(feature = "rocks")]
@@ -50,11 +54,13 @@ pub enum Cf {
     Events,
     /// Events still to deliver, by next attempt time.
     Outbox,
+    /// Price versions by model and effective time, and their id index.
+    Prices,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 10] = [
+    pub const ALL: [Cf; 11] = [
         Cf::Wallets,
         Cf::Ledger,
         Cf::Idempotency,
@@ -65,6 +71,7 @@ impl Cf {
         Cf::Schedule,
         Cf::Events,
         Cf::Outbox,
+        Cf::Prices,
     ];
 
     /// The column family's name on disk.
@@ -80,6 +87,7 @@ impl Cf {
             Cf::Schedule => "schedule",
             Cf::Events => "events",
             Cf::Outbox => "outbox",
+            Cf::Prices => "prices",
         }
     }
 }
