@@ -3,32 +3,15 @@
 //! and per book, and survive a restart.
 
 use engine::prices::{ModelName, Price, PriceAmounts, PriceSpec};
-use engine::{Currency, Durability, Engine, EngineConfig, ManualClock, PriceVersion};
+use engine::{Currency, Engine, EngineConfig, ManualClock, PriceVersion};
 use std::sync::Arc;
-use std::time::Duration;
 
 const T0: i64 = 1_700_000_000_000;
 
 fn config(dir: &std::path::Path) -> EngineConfig {
     EngineConfig {
-        data_dir: dir.to_owned(),
         shards: 1,
-        durability: Durability::Sync,
-        buffered_sync_interval: Duration::from_millis(100),
-        commit_queue_capacity: 1024,
-        commit_group_max: 256,
-        mailbox_capacity: 1024,
-        actor_idle_timeout: Duration::from_secs(60),
-        actors_resident_max: 100_000,
-        idempotency_ttl: Duration::from_secs(3600),
-        recent_keys_max: 16,
-        memtable_budget_bytes: 64 << 20,
-        block_cache_bytes: 32 << 20,
-        user_wallet_currency: Currency::parse("USD").expect("known"),
-        user_wallet_rate: rust_decimal::Decimal::ONE,
-        webhooks_enabled: false,
-        notice_lead: Duration::from_secs(72 * 3600),
-        events_retention: Duration::from_secs(30 * 24 * 3600),
+        ..EngineConfig::small(dir)
     }
 }
 
