@@ -159,6 +159,10 @@ fn the_openapi_document_is_served_and_describes_every_route() {
         ("/v1/admin/api-keys", "post"),
         ("/v1/admin/api-keys", "get"),
         ("/v1/admin/api-keys/{id}", "delete"),
+        ("/v1/prices", "get"),
+        ("/v1/prices/{model}", "put"),
+        ("/v1/prices/{model}", "get"),
+        ("/v1/prices/{model}/versions", "get"),
         ("/health", "get"),
         ("/metrics", "get"),
     ] {
