@@ -2,48 +2,13 @@
 //! System: storage write failures (injected through the store layer hook),
 //! idempotency expiry on a manual clock, and pipelined commits.
 
-use engine::store::{ReadView, Scan, Store, StoreError, StoreStat, WriteOp};
+mod support;
+
+use engine::store::{ReadView, WriteOp};
 use engine::{Command, Credits, Currency, Engine, EngineConfig, Error, ManualClock, NewWallet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Passes everything through, except that the next `fail_writes` writes fail.
-struct FaultyStore {
-    inner: Arc<dyn Store>,
-    fail_writes: Arc<AtomicUsize>,
-}
-
-impl ReadView for FaultyStore {
-    fn get(&self, cf: engine::store::Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(cf, key)
-    }
-    fn scan(&self, scan: Scan<'_>) -> Result<Vec<engine::store::Pair>, StoreError> {
-        self.inner.scan(scan)
-    }
-}
-
-impl Store for FaultyStore {
-    fn snapshot(&self) -> Box<dyn ReadView + '_> {
-        self.inner.snapshot()
-    }
-    fn write(&self, groups: &[&[WriteOp]], sync: bool) -> Result<(), StoreError> {
-        let failing = self
-            .fail_writes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .is_ok();
-        if failing {
-            return Err(StoreError::Backend("injected write failure".into()));
-        }
-        self.inner.write(groups, sync)
-    }
-    fn sync_wal(&self) -> Result<(), StoreError> {
-        self.inner.sync_wal()
-    }
-    fn stats(&self) -> Vec<StoreStat> {
-        self.inner.stats()
-    }
-}
+use support::Faults;
 
 fn config(dir: &std::path::Path) -> EngineConfig {
     EngineConfig::small(dir)
@@ -82,14 +47,8 @@ async fn new_wallet(engine: &Engine, paid: &str) -> engine::WalletId {
 #[actix_rt::test]
 async fn a_failed_write_fails_its_requests_and_state_is_reloaded_from_disk() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fail_writes = Arc::new(AtomicUsize::new(0));
-    let layer_fail = Arc::clone(&fail_writes);
-    let layer: engine::engine::StoreLayer = Box::new(move |inner| {
-        Arc::new(FaultyStore {
-            inner,
-            fail_writes: layer_fail,
-        })
-    });
+    let faults = Faults::default();
+    let layer = faults.layer();
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let registry = prometheus::Registry::new();
     let engine =
@@ -97,7 +56,7 @@ async fn a_failed_write_fails_its_requests_and_state_is_reloaded_from_disk() {
     let id = new_wallet(&engine, "10").await;
 
     // Several pipelined debits; the first write fails.
-    fail_writes.store(1, Ordering::SeqCst);
+    faults.fail_next_writes(1);
     let attempts = (0..6).map(|i| engine.execute(&id, debit("1"), Some(format!("k{i}"))));
     let results = futures_util::future::join_all(attempts).await;
     let failed = results
@@ -208,13 +167,8 @@ async fn verify_finds_a_balance_that_disagrees_with_its_ledger() {
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = prometheus::Registry::new();
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
-    let fail_writes = Arc::new(AtomicUsize::new(0));
-    let inner_slot: Arc<std::sync::Mutex<Option<Arc<dyn Store>>>> = Arc::default();
-    let slot = Arc::clone(&inner_slot);
-    let layer: engine::engine::StoreLayer = Box::new(move |inner| {
-        *slot.lock().expect("slot") = Some(Arc::clone(&inner));
-        Arc::new(FaultyStore { inner, fail_writes })
-    });
+    let faults = Faults::default();
+    let layer = faults.layer();
     let engine =
         Engine::open_layered(config(dir.path()), clock, &registry, Some(layer)).expect("opens");
     let id = new_wallet(&engine, "10").await;
@@ -237,7 +191,7 @@ async fn verify_finds_a_balance_that_disagrees_with_its_ledger() {
     // Corrupt the stored wallet behind the engine's back. It is the
     // checkpoint of the opening (a debit writes only its entry): 10 paid
     // there, stored as 8.5.
-    let store = inner_slot.lock().expect("slot").clone().expect("store");
+    let store = faults.inner();
     let key = engine::store::keys::wallet(&id);
     let mut wallet: engine::Wallet = engine::store::codec::decode(
         "wallets",
@@ -408,14 +362,8 @@ async fn resident_actors_are_capped_and_evicted_wallets_reload_exactly() {
 #[actix_rt::test]
 async fn a_failed_write_releases_its_event_ids_so_later_events_stay_listable() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fail_writes = Arc::new(AtomicUsize::new(0));
-    let layer_fail = Arc::clone(&fail_writes);
-    let layer: engine::engine::StoreLayer = Box::new(move |inner| {
-        Arc::new(FaultyStore {
-            inner,
-            fail_writes: layer_fail,
-        })
-    });
+    let faults = Faults::default();
+    let layer = faults.layer();
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let registry = prometheus::Registry::new();
     let engine =
@@ -423,7 +371,7 @@ async fn a_failed_write_releases_its_event_ids_so_later_events_stay_listable() {
     let first = new_wallet(&engine, "1").await;
     // The creation's write fails: its wallet.created id was handed out and
     // must not hold the event list back.
-    fail_writes.store(1, Ordering::SeqCst);
+    faults.fail_next_writes(1);
     let spec = NewWallet {
         external_customer_id: "cus_lost".into(),
         currency: Currency::parse("USD").expect("known"),

@@ -3,105 +3,33 @@
 //! idempotency lookup (a read) or the writer inside a write, and make writes
 //! fail, so each interleaving of issue 9 is reproduced exactly, not by luck.
 
-use engine::engine::{BatchItem, StoreLayer, Target};
-use engine::store::{Cf, ReadView, Scan, Store, StoreError, StoreStat, WriteOp};
+mod support;
+
+use engine::engine::{BatchItem, Target};
 use engine::{
     Command, Credits, Currency, Engine, EngineConfig, Error, ManualClock, NewWallet, WalletId,
 };
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
-
-/// A one-shot pause: the code that reaches it runs `hook` (on its own thread).
-type Hook = Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>;
-
-/// Passes everything through, but the next `fail_writes` writes fail, and
-/// `on_lookup` / `on_write` run (once) when an idempotency record is read or
-/// a write starts.
-struct HookedStore {
-    inner: Arc<dyn Store>,
-    fail_writes: Arc<AtomicUsize>,
-    on_lookup: Hook,
-    on_write: Hook,
-}
-
-fn fire(hook: &Hook) {
-    let taken = hook.lock().expect("hook").take();
-    if let Some(hook) = taken {
-        hook();
-    }
-}
-
-impl ReadView for HookedStore {
-    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if cf == Cf::Idempotency {
-            fire(&self.on_lookup);
-        }
-        self.inner.get(cf, key)
-    }
-    fn scan(&self, scan: Scan<'_>) -> Result<Vec<engine::store::Pair>, StoreError> {
-        self.inner.scan(scan)
-    }
-}
-
-impl Store for HookedStore {
-    fn snapshot(&self) -> Box<dyn ReadView + '_> {
-        self.inner.snapshot()
-    }
-    fn write(&self, groups: &[&[WriteOp]], sync: bool) -> Result<(), StoreError> {
-        fire(&self.on_write);
-        let failing = self
-            .fail_writes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .is_ok();
-        if failing {
-            return Err(StoreError::Backend("injected write failure".into()));
-        }
-        self.inner.write(groups, sync)
-    }
-    fn sync_wal(&self) -> Result<(), StoreError> {
-        self.inner.sync_wal()
-    }
-    fn stats(&self) -> Vec<StoreStat> {
-        self.inner.stats()
-    }
-}
+use support::Faults;
 
 struct Rig {
     engine: Arc<Engine>,
-    fail_writes: Arc<AtomicUsize>,
-    on_lookup: Hook,
-    on_write: Hook,
+    faults: Faults,
     _dir: tempfile::TempDir,
 }
 
 fn rig() -> Rig {
     let dir = tempfile::tempdir().expect("tempdir");
-    let fail_writes = Arc::new(AtomicUsize::new(0));
-    let on_lookup: Hook = Arc::default();
-    let on_write: Hook = Arc::default();
-    let (fail, lookup, write) = (
-        Arc::clone(&fail_writes),
-        Arc::clone(&on_lookup),
-        Arc::clone(&on_write),
-    );
-    let layer: StoreLayer = Box::new(move |inner| {
-        Arc::new(HookedStore {
-            inner,
-            fail_writes: fail,
-            on_lookup: lookup,
-            on_write: write,
-        })
-    });
+    let faults = Faults::default();
     let config = EngineConfig::small(dir.path());
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let registry = prometheus::Registry::new();
-    let engine = Engine::open_layered(config, clock, &registry, Some(layer)).expect("opens");
+    let engine =
+        Engine::open_layered(config, clock, &registry, Some(faults.layer())).expect("opens");
     Rig {
         engine: Arc::new(engine),
-        fail_writes,
-        on_lookup,
-        on_write,
+        faults,
         _dir: dir,
     }
 }
@@ -183,7 +111,7 @@ async fn a_failure_in_the_middle_of_a_batch_fails_the_whole_batch() {
     // another write (a wallet creation) has failed and bumped the epoch.
     let (paused_tx, paused) = mpsc::channel();
     let (resume, resume_rx) = mpsc::channel::<()>();
-    *rig.on_lookup.lock().expect("hook") = Some(Box::new(move || {
+    *rig.faults.on_lookup.lock().expect("hook") = Some(Box::new(move || {
         let _ = paused_tx.send(());
         let _ = resume_rx.recv_timeout(Duration::from_secs(30));
     }));
@@ -198,7 +126,7 @@ async fn a_failure_in_the_middle_of_a_batch_fails_the_whole_batch() {
         batch_engine.execute_batch(items).await
     });
     recv(paused).await;
-    rig.fail_writes.store(1, Ordering::SeqCst);
+    rig.faults.fail_next_writes(1);
     let failed = engine.create_wallet(spec("1"), None).await;
     assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
     resume.send(()).expect("resume");
@@ -225,7 +153,7 @@ async fn a_failed_batch_commit_fails_its_replays_and_refusals_too() {
     let engine = Arc::clone(&rig.engine);
     let id = new_wallet(&engine, "12").await;
 
-    rig.fail_writes.store(1, Ordering::SeqCst);
+    rig.faults.fail_next_writes(1);
     let results = engine
         .execute_batch(vec![
             item(&id, "1", Some("k")),
@@ -264,13 +192,13 @@ async fn no_reply_leaves_on_state_a_failed_write_lost() {
     // request; then that write fails.
     let (open_gate, gate) = mpsc::channel::<()>();
     let (in_write_tx, in_write) = mpsc::channel();
-    *rig.on_write.lock().expect("hook") = Some(Box::new(move || {
+    *rig.faults.on_write.lock().expect("hook") = Some(Box::new(move || {
         let _ = in_write_tx.send(());
         let _ = gate.recv_timeout(Duration::from_secs(30));
     }));
-    rig.fail_writes.store(1, Ordering::SeqCst);
+    rig.faults.fail_next_writes(1);
     let (w1_failed, w1_failed_rx) = mpsc::channel::<()>();
-    *rig.on_lookup.lock().expect("hook") = Some(Box::new(move || {
+    *rig.faults.on_lookup.lock().expect("hook") = Some(Box::new(move || {
         let _ = open_gate.send(());
         let _ = w1_failed_rx.recv_timeout(Duration::from_secs(30));
     }));
