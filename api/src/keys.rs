@@ -108,15 +108,8 @@ fn print_key(record: &ApiKeyRecord) {
 
 /// Runs against a data folder (server stopped).
 pub fn run_local(command: KeysCommand, config: EngineConfig) -> Result<(), KeysError> {
-    actix_web::rt::System::new().block_on(async move {
-        let engine = Engine::open(
-            config,
-            std::sync::Arc::new(engine::SystemClock),
-            &prometheus::Registry::new(),
-        )?;
-        let result = run_on_engine(&engine, command).await;
-        engine.shutdown();
-        result
+    crate::offline::with_engine(config, |engine| async move {
+        run_on_engine(&engine, command).await
     })
 }
 

@@ -11,6 +11,7 @@ pub mod import;
 pub mod keys;
 pub mod limits;
 pub mod metrics;
+pub mod offline;
 pub mod openapi;
 pub mod price_book;
 pub mod routes;
