@@ -14,13 +14,16 @@ use crate::clock::Clock;
 use crate::commit::{CommitError, CommitQueue, CommitRequest};
 use crate::error::Error;
 use crate::events::{event_ops, EventKind, Outbox};
+use crate::holds::{self, HoldRecord, HoldStatus, HoldStep};
 use crate::idempotency::{self, Fingerprint, IdempotencyRecord};
-use crate::ids::{TxnId, WalletId};
+use crate::ids::{HoldId, TxnId, WalletId};
 use crate::metrics::EngineMetrics;
 use crate::money::{Credits, Fixed};
 use crate::rules::Trigger;
 use crate::store::{codec, keys, Cf, Store, WriteOp};
-use crate::wallet::{Command, Entry, EntryKind, Metadata, Source, Wallet, WalletStatus};
+use crate::wallet::{
+    Command, Entry, EntryKind, Metadata, Source, Wallet, WalletError, WalletStatus,
+};
 use crate::watermark::{self, Reservation};
 use actix::prelude::*;
 use std::collections::{HashMap, VecDeque};
@@ -188,6 +191,13 @@ pub(crate) struct WalletActor {
     /// Ids of the events staged in the current turn; they travel with the
     /// turn's commit request, which settles them (see `crate::watermark`).
     reservations: Vec<Reservation>,
+    /// Hold steps staged in the current turn, counted in the metrics once
+    /// the turn is durable.
+    hold_steps: Vec<(HoldStep, Credits)>,
+    /// Records of holds this actor resolved or looked up, newest state:
+    /// what a second capture or release is answered from while the write
+    /// that resolved the hold may still be pending.
+    resolved: HashMap<HoldId, HoldRecord>,
     last_used: Instant,
     /// Raised on every message, for the shard's eviction clock.
     used: Arc<AtomicBool>,
@@ -225,6 +235,8 @@ impl WalletActor {
             recent: HashMap::new(),
             recent_order: VecDeque::new(),
             reservations: Vec::new(),
+            hold_steps: Vec::new(),
+            resolved: HashMap::new(),
             last_used: Instant::now(),
             used,
             retired: false,
@@ -255,6 +267,7 @@ impl WalletActor {
         self.checkpoint_seq = checkpoint_seq;
         self.recent.clear();
         self.recent_order.clear();
+        self.resolved.clear();
         self.epoch = epoch;
         Ok(())
     }
@@ -390,10 +403,72 @@ impl WalletActor {
         }
         let now_ms = self.shared.clock.now_ms();
         let key = job.key.as_ref().map(|check| check.key.clone());
+        let late;
+        let command = match self.resolved_hold(&job.command)? {
+            Some(command) => {
+                late = command;
+                &late
+            }
+            None => &job.command,
+        };
         let entry = self
             .wallet
-            .apply(TxnId::generate(now_ms), &job.command, key, now_ms)?;
+            .apply(TxnId::generate(now_ms), command, key, now_ms)?;
         Ok(Decision::Apply(Arc::new(entry)))
+    }
+
+    /// For a capture or release of a hold that is no longer pending: the
+    /// refusal that says what became of it, or, for a capture of an expired
+    /// hold, the late capture to apply instead. `None` when the hold is
+    /// pending (or the command is about no hold).
+    fn resolved_hold(&mut self, command: &Command) -> Result<Option<Command>, Error> {
+        let (hold, capture) = match command {
+            Command::Capture {
+                hold,
+                amount,
+                metadata,
+            } => (hold, Some((amount, metadata))),
+            Command::Release { hold } => (hold, None),
+            _ => return Ok(None),
+        };
+        if self.wallet.pending_hold(hold).is_ok() {
+            return Ok(None);
+        }
+        let record = match self.resolved.get(hold) {
+            Some(record) => record.clone(),
+            None => {
+                let store = self.shared.store.as_ref();
+                let record = read_hold(store, hold)?
+                    .filter(|record| record.wallet_id == self.wallet.id)
+                    .ok_or(Error::HoldNotFound)?;
+                self.resolved.insert(hold.clone(), record.clone());
+                record
+            }
+        };
+        let refused = |status| {
+            Err(Error::Rejected(WalletError::HoldResolved {
+                hold: hold.clone(),
+                status,
+            }))
+        };
+        match (record.status, capture) {
+            // Placed by a write still pending and resolved by another: the
+            // record here is older than the wallet. Cannot happen while the
+            // hold is pending in memory; kept as a typed refusal.
+            (HoldStatus::Pending, _) => refused(HoldStatus::Pending),
+            (HoldStatus::Expired, Some((amount, metadata))) if record.late_capture_seq.is_none() => {
+                let placed = load_entry(self.shared.store.as_ref(), &self.wallet.id, record.placed_seq)?;
+                let held = placed.hold.as_ref().map_or(Credits::ZERO, |hold| hold.credits);
+                Ok(Some(Command::LateCapture {
+                    hold: hold.clone(),
+                    held,
+                    amount: amount.clone(),
+                    metadata: metadata.clone(),
+                }))
+            }
+            (HoldStatus::Expired, Some(_)) => refused(HoldStatus::Captured),
+            (status, _) => refused(status),
+        }
     }
 
     /// Advances the wallet to `entry` in memory, remembers its key, and adds
@@ -402,6 +477,12 @@ impl WalletActor {
     /// itself is written once per turn, by [`WalletActor::finish`].
     fn stage(&mut self, key: Option<&KeyCheck>, entry: &Arc<Entry>, ops: &mut Vec<WriteOp>) {
         let before = self.wallet.balance.total();
+        // Where a hold this entry resolves began: known only before it.
+        let placed_seq = entry
+            .hold
+            .as_ref()
+            .and_then(|hold| self.wallet.pending_hold(&hold.id).ok())
+            .map_or(entry.seq, |hold| hold.placed_seq);
         self.wallet.advance(entry);
         ops.push(WriteOp::Put {
             cf: Cf::Ledger,
@@ -425,7 +506,84 @@ impl WalletActor {
                 Arc::clone(entry),
             );
         }
+        if let Some(hold) = &entry.hold {
+            self.stage_hold(entry, hold, placed_seq, ops);
+        }
         self.consequences(entry, before, ops);
+    }
+
+    /// The `holds` column family's side of an entry that moves a hold.
+    fn stage_hold(
+        &mut self,
+        entry: &Entry,
+        hold: &holds::HoldMove,
+        placed_seq: u64,
+        ops: &mut Vec<WriteOp>,
+    ) {
+        let id = &hold.id;
+        let record = match hold.step {
+            HoldStep::Place => {
+                ops.push(WriteOp::Put {
+                    cf: Cf::Holds,
+                    key: holds::keys::by_wallet(&self.wallet.id, id),
+                    value: Vec::new(),
+                });
+                ops.push(WriteOp::Put {
+                    cf: Cf::Holds,
+                    key: holds::keys::pending(id),
+                    value: codec::encode(&hold.credits),
+                });
+                HoldRecord {
+                    wallet_id: self.wallet.id.clone(),
+                    placed_seq: entry.seq,
+                    status: HoldStatus::Pending,
+                    resolved_seq: None,
+                    late_capture_seq: None,
+                }
+            }
+            HoldStep::LateCapture => {
+                let Some(mut record) = self.resolved.get(id).cloned() else {
+                    unreachable!("a late capture is decided from the hold's record");
+                };
+                record.late_capture_seq = Some(entry.seq);
+                record
+            }
+            step => {
+                ops.push(WriteOp::Delete {
+                    cf: Cf::Holds,
+                    key: holds::keys::pending(id),
+                });
+                HoldRecord {
+                    wallet_id: self.wallet.id.clone(),
+                    placed_seq,
+                    status: HoldStatus::after(step),
+                    resolved_seq: Some(entry.seq),
+                    late_capture_seq: None,
+                }
+            }
+        };
+        ops.push(WriteOp::Put {
+            cf: Cf::Holds,
+            key: holds::keys::record(id),
+            value: codec::encode(&record),
+        });
+        let moved = match hold.step {
+            HoldStep::Place => hold.credits,
+            HoldStep::LateCapture => Credits::ZERO,
+            // What left the pending holds: everything the hold held.
+            _ => hold
+                .parts
+                .iter()
+                .try_fold(Credits::ZERO, |sum, part| sum.checked_add(part.delta))
+                .unwrap_or(Credits::ZERO),
+        };
+        self.hold_steps.push((hold.step, moved));
+        if hold.step != HoldStep::Place {
+            self.resolved.insert(id.clone(), record);
+        }
+        if hold.step == HoldStep::Expire {
+            self.emit(EventKind::HoldExpired, Some(entry), Vec::new(), ops);
+        }
     }
 
     /// Events an entry causes and the threshold rules it fires, checked here,
@@ -444,9 +602,14 @@ impl WalletActor {
         if !entry.lots.is_empty() {
             self.emit(EventKind::TransactionCreated, Some(entry), Vec::new(), ops);
         }
+        // Credits a capture or release gave back to a lot that expired
+        // meanwhile expire now, in the same turn.
+        if entry.hold.is_some() && entry.lots.iter().any(|change| !change.delta.is_negative()) {
+            self.expire_lots(entry.created_at_ms, ops);
+        }
         let outbound = matches!(
             entry.kind,
-            EntryKind::Debit | EntryKind::Void | EntryKind::Expire
+            EntryKind::Debit | EntryKind::Void | EntryKind::Expire | EntryKind::Hold
         );
         if !outbound {
             return;
@@ -458,6 +621,29 @@ impl WalletActor {
             let details = vec![("rule_id".to_owned(), rule_id.clone())];
             self.emit(EventKind::ThresholdCrossed, Some(entry), details, ops);
             self.fire_rule(&rule_id, Source::Threshold, None, ops);
+        }
+    }
+
+    /// Expires what is left of the lots whose expiry has come.
+    fn expire_lots(&mut self, now_ms: i64, ops: &mut Vec<WriteOp>) {
+        if !self
+            .wallet
+            .lots
+            .iter()
+            .any(|lot| lot.expires_at_ms.is_some_and(|at| at <= now_ms))
+        {
+            return;
+        }
+        match self
+            .wallet
+            .apply(TxnId::generate(now_ms), &Command::ExpireLots, None, now_ms)
+        {
+            Ok(entry) => self.stage(None, &Arc::new(entry), ops),
+            // Expiring lots takes nothing anyone could refuse; a refusal
+            // (a terminated wallet) leaves them to the wallet's own fate.
+            Err(refusal) => {
+                tracing::warn!(wallet = %self.wallet.id, %refusal, "lot expiry refused");
+            }
         }
     }
 
@@ -580,6 +766,8 @@ impl WalletActor {
         let pending = Arc::clone(&self.pending);
         let durable_seq = Arc::clone(&self.durable_seq);
         let reservations = std::mem::take(&mut self.reservations);
+        let hold_steps = std::mem::take(&mut self.hold_steps);
+        let metrics = self.shared.metrics.clone();
         pending.fetch_add(1, Ordering::AcqRel);
         self.shared.commit.submit(CommitRequest {
             epoch: self.epoch,
@@ -587,6 +775,14 @@ impl WalletActor {
             done: Box::new(move |outcome| {
                 if outcome.is_ok() {
                     durable_seq.fetch_max(last_seq, Ordering::AcqRel);
+                    for (step, credits) in hold_steps {
+                        let signed = if step == HoldStep::Place {
+                            credits
+                        } else {
+                            credits.negated()
+                        };
+                        metrics.record_hold(step, signed);
+                    }
                 }
                 // The events are readable now (or will never be): move the
                 // watermark before the replies leave.
@@ -619,7 +815,12 @@ impl WalletActor {
         self.checkpoint_seq = checkpoint_seq;
         self.wallet = before;
         self.recent.retain(|_, recent| recent.entry.seq <= seq);
+        self.resolved.retain(|_, record| {
+            record.resolved_seq.is_none_or(|resolved| resolved <= seq)
+                && record.late_capture_seq.is_none_or(|late| late <= seq)
+        });
         self.reservations.clear();
+        self.hold_steps.clear();
     }
 
     /// Applies one decided entry and queues it; the reply leaves after the sync.
@@ -689,12 +890,30 @@ impl WalletActor {
         if self.wallet.status == WalletStatus::Terminated {
             return Ok(());
         }
-        if self
+        let wallet_expires = self
             .wallet
             .terms
             .expiration_at_ms
-            .is_some_and(|at| at <= now_ms)
-        {
+            .is_some_and(|at| at <= now_ms);
+        // Holds whose expiry came go back first (all of them when the wallet
+        // itself expires), so the lot expiry below takes what they return.
+        let due: Vec<HoldId> = self
+            .wallet
+            .holds
+            .iter()
+            .filter(|hold| wallet_expires || hold.expires_at_ms <= now_ms)
+            .map(|hold| hold.id.clone())
+            .collect();
+        for hold in due {
+            let entry = self.wallet.apply(
+                TxnId::generate(now_ms),
+                &Command::ExpireHold { hold },
+                None,
+                now_ms,
+            )?;
+            self.stage(None, &Arc::new(entry), ops);
+        }
+        if wallet_expires {
             let entry = self.wallet.apply(
                 TxnId::generate(now_ms),
                 &Command::ExpireWallet,
@@ -1020,4 +1239,12 @@ pub(crate) fn load_entry(store: &dyn Store, id: &WalletId, seq: u64) -> Result<E
             reason: format!("missing entry {id}#{seq}"),
         })?;
     Ok(codec::decode(Cf::Ledger.name(), &bytes)?)
+}
+
+/// A hold's record, from disk.
+pub(crate) fn read_hold(store: &dyn Store, id: &HoldId) -> Result<Option<HoldRecord>, Error> {
+    match store.get(Cf::Holds, &holds::keys::record(id))? {
+        Some(bytes) => Ok(Some(codec::decode(Cf::Holds.name(), &bytes)?)),
+        None => Ok(None),
+    }
 }

@@ -20,3 +20,5 @@ pub struct ApiKeyRecord {
     /// When it was revoked, if it was.
     pub revoked_at_ms: Option<i64>,
 }
+
+impl crate::store::codec::Stored for ApiKeyRecord {}

@@ -29,7 +29,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+mod holds;
 mod price_book;
+pub use holds::{CaptureRequest, HoldPage, HoldRequest, HoldView};
 pub use price_book::{PriceList, PriceVersionPage};
 
 /// Scope of idempotency keys sent with wallet creation.
@@ -337,7 +339,7 @@ impl Engine {
         let creation_locks = (0..CREATION_LOCKS)
             .map(|_| tokio::sync::Mutex::new(()))
             .collect();
-        Ok(Engine {
+        let engine = Engine {
             shared,
             store,
             router,
@@ -346,7 +348,13 @@ impl Engine {
             user_creation: tokio::sync::Mutex::new(()),
             users: crate::users::UserCache::default(),
             config,
-        })
+        };
+        // The hold gauges count from what is on disk, not from zero.
+        let (pending, held) = engine.count_pending_holds()?;
+        let metrics = &engine.shared.metrics;
+        metrics.holds_pending.set(pending);
+        metrics.record_held_start(held);
+        Ok(engine)
     }
 
     /// The engine's settings.
@@ -1273,6 +1281,10 @@ fn command_kind(command: &Command) -> &'static str {
         Command::RuleTopUp { .. } => "TOPUP",
         Command::ExpireLots => "EXPIRE",
         Command::ExpireWallet => "TERMINATE",
+        Command::Hold { .. } => "HOLD",
+        Command::Capture { .. } | Command::LateCapture { .. } => "CAPTURE",
+        Command::Release { .. } | Command::ExpireHold { .. } => "RELEASE",
+        Command::Usage { .. } => "USAGE",
     }
 }
 
@@ -1281,7 +1293,13 @@ fn outcome_label(result: &Result<Receipt, Error>) -> &'static str {
         Ok(receipt) if receipt.replayed => "replayed",
         Ok(_) => "ok",
         Err(Error::Rejected(WalletError::InsufficientCredits { .. })) => "insufficient_credits",
-        Err(Error::Rejected(_) | Error::WalletNotFound | Error::IdempotencyKeyReused) => "rejected",
+        Err(
+            Error::Rejected(_)
+            | Error::WalletNotFound
+            | Error::HoldNotFound
+            | Error::UnknownModel(_)
+            | Error::IdempotencyKeyReused,
+        ) => "rejected",
         Err(Error::Overloaded(_)) => "overloaded",
         Err(Error::Unavailable(_) | Error::Store(_) | Error::ShuttingDown) => "failed",
     }

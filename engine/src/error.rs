@@ -15,6 +15,12 @@ pub enum Error {
     /// No wallet with that id (or no wallet for that user).
     #[error("wallet not found")]
     WalletNotFound,
+    /// No hold with that id.
+    #[error("hold not found")]
+    HoldNotFound,
+    /// No price for the model at the time asked.
+    #[error("no price for model {0}")]
+    UnknownModel(String),
     /// The idempotency key was used before with a different request.
     #[error("idempotency key was already used with a different request")]
     IdempotencyKeyReused,
@@ -50,6 +56,8 @@ impl Error {
         match self {
             Error::Rejected(refusal) => Error::Rejected(refusal.clone()),
             Error::WalletNotFound => Error::WalletNotFound,
+            Error::HoldNotFound => Error::HoldNotFound,
+            Error::UnknownModel(model) => Error::UnknownModel(model.clone()),
             Error::IdempotencyKeyReused => Error::IdempotencyKeyReused,
             Error::Overloaded(reason) => Error::Overloaded(reason),
             Error::Unavailable(reason) => Error::Unavailable(*reason),

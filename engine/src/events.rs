@@ -39,11 +39,12 @@ pub enum EventKind {
     Depleted,
     LotExpiring,
     TopUpFailed,
+    HoldExpired,
 }
 
 impl EventKind {
     /// Every kind, in documentation order.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::WalletCreated,
         EventKind::WalletUpdated,
         EventKind::WalletTerminated,
@@ -52,6 +53,7 @@ impl EventKind {
         EventKind::Depleted,
         EventKind::LotExpiring,
         EventKind::TopUpFailed,
+        EventKind::HoldExpired,
     ];
 
     /// The event type as webhooks name it.
@@ -65,6 +67,7 @@ impl EventKind {
             EventKind::Depleted => "wallet.depleted",
             EventKind::LotExpiring => "wallet.lot_expiring",
             EventKind::TopUpFailed => "wallet.topup_failed",
+            EventKind::HoldExpired => "hold.expired",
         }
     }
 }
@@ -226,7 +229,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, StoreError> {
 /// The delivery status and creation time of an encoded event, read from
 /// its header (or, for a value written before headers, by decoding it).
 pub fn retention_facts(bytes: &[u8]) -> Option<(DeliveryStatus, i64)> {
-    if bytes.first() != Some(&FORMAT_VERSION) {
+    if !bytes.first().is_some_and(|version| codec::is_readable(*version)) {
         return None;
     }
     if bytes.get(1) != Some(&HEADER_TAG) {

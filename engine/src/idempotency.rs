@@ -33,9 +33,7 @@ const FINGERPRINT_FORM: u8 = 2;
 pub fn fingerprint<T: Serialize>(scope: &str, request: &T) -> Fingerprint {
     let mut hasher = Sha256::new();
     hasher.update([FINGERPRINT_FORM]);
-    let encoded = crate::store::codec::encode(&(scope, request));
-    // `encode` starts with the storage format's version byte: skip it.
-    hasher.update(encoded.get(1..).unwrap_or_default());
+    hasher.update(crate::store::codec::body(&(scope, request)));
     hasher.finalize().into()
 }
 
@@ -73,6 +71,8 @@ pub struct IdempotencyRecord {
     pub seq: u64,
 }
 
+impl crate::store::codec::Stored for IdempotencyRecord {}
+
 /// Encodes a record made at `created_at_ms`.
 pub fn encode(record: &IdempotencyRecord, created_at_ms: i64) -> Vec<u8> {
     let body = crate::store::codec::encode(record);
@@ -90,6 +90,7 @@ pub fn decode(bytes: &[u8]) -> Result<(IdempotencyRecord, i64), StoreError> {
         cf: "idempotency",
         reason: "short record".into(),
     })?;
+    // The record's body did not change in format 4: read it as such.
     let mut body = vec![FORMAT_VERSION];
     body.extend_from_slice(bytes.get(9..).unwrap_or_default());
     let record = crate::store::codec::decode("idempotency", &body)?;
@@ -98,7 +99,7 @@ pub fn decode(bytes: &[u8]) -> Result<(IdempotencyRecord, i64), StoreError> {
 
 /// The creation time of an encoded record, without decoding the rest.
 pub fn created_at_ms(bytes: &[u8]) -> Option<i64> {
-    if bytes.first() != Some(&FORMAT_VERSION) {
+    if !bytes.first().is_some_and(|version| crate::store::codec::is_readable(*version)) {
         return None;
     }
     let stamp: [u8; 8] = bytes.get(1..9)?.try_into().ok()?;

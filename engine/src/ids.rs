@@ -1,5 +1,5 @@
 //! Identifiers: `WalletId` (`wal_…`), `TxnId` (`txn_…`), `RuleId` (`rtr_…`)
-//! and `PriceVersionId` (`prv_…`), each a prefix and a ULID, so they sort by
+//! `HoldId` (`hld_…`) and `PriceVersionId` (`prv_…`), each a prefix and a ULID, so they sort by
 //! creation time and have a fixed length, which keeps ledger keys (`wallet id
 //! ‖ sequence`) the same width for every wallet.
 
@@ -88,6 +88,11 @@ prefixed_id!(
     RuleId,
     "rtr_",
     "An automatic top-up rule's id: `rtr_` and a ULID."
+);
+prefixed_id!(
+    HoldId,
+    "hld_",
+    "A hold's id: `hld_` and the ULID of the entry that placed it."
 );
 prefixed_id!(
     PriceVersionId,

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+pub mod holds;
 pub mod ids;
 pub mod lots;
 pub mod metrics;

@@ -3,8 +3,8 @@
 
 use crate::money::Credits;
 use prometheus::{
-    exponential_buckets, CounterVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
-    Opts, Registry,
+    exponential_buckets, CounterVec, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec,
+    IntGauge, Opts, Registry,
 };
 use rust_decimal::prelude::ToPrimitive;
 
@@ -41,6 +41,15 @@ pub struct EngineMetrics {
     pub events: IntCounterVec,
     /// Timer passes and the wallets they woke.
     pub timer_wakeups: IntCounter,
+    /// Holds pending now, over all wallets.
+    pub holds_pending: IntGauge,
+    /// Credits in pending holds, over all wallets (an observation).
+    pub held_credits: Gauge,
+    /// Holds placed and resolved, by outcome (placed, captured, released,
+    /// expired).
+    pub holds: IntCounterVec,
+    /// Captures that arrived after their hold expired.
+    pub late_captures: IntCounter,
 }
 
 impl EngineMetrics {
@@ -125,6 +134,25 @@ impl EngineMetrics {
                 "tally_timer_wakeups_total",
                 "Wallets woken by the timer (expiries, notices, interval top-ups).",
             )?,
+            holds_pending: IntGauge::new(
+                "tally_holds_pending",
+                "Holds pending now, over all wallets.",
+            )?,
+            held_credits: Gauge::new(
+                "tally_held_credits",
+                "Credits in pending holds, over all wallets (an observation, not the ledger).",
+            )?,
+            holds: IntCounterVec::new(
+                Opts::new(
+                    "tally_holds_total",
+                    "Holds by outcome: placed, captured, released, expired.",
+                ),
+                &["outcome"],
+            )?,
+            late_captures: IntCounter::new(
+                "tally_hold_late_captures_total",
+                "Captures applied after their hold had expired.",
+            )?,
         };
         registry.register(Box::new(metrics.commit_group_size.clone()))?;
         registry.register(Box::new(metrics.commit_sync_seconds.clone()))?;
@@ -141,7 +169,41 @@ impl EngineMetrics {
         registry.register(Box::new(metrics.automatic_topups.clone()))?;
         registry.register(Box::new(metrics.events.clone()))?;
         registry.register(Box::new(metrics.timer_wakeups.clone()))?;
+        registry.register(Box::new(metrics.holds_pending.clone()))?;
+        registry.register(Box::new(metrics.held_credits.clone()))?;
+        registry.register(Box::new(metrics.holds.clone()))?;
+        registry.register(Box::new(metrics.late_captures.clone()))?;
         Ok(metrics)
+    }
+
+    /// Counts a durable hold step: `credits` placed in (positive) or taken
+    /// out of (negative) the pending holds.
+    pub fn record_hold(&self, step: crate::holds::HoldStep, credits: Credits) {
+        use crate::holds::HoldStep;
+        let value = credits.to_decimal().to_f64().unwrap_or(0.0);
+        let outcome = match step {
+            HoldStep::Place => "placed",
+            HoldStep::Capture => "captured",
+            HoldStep::Release => "released",
+            HoldStep::Expire => "expired",
+            HoldStep::LateCapture => {
+                self.late_captures.inc();
+                return;
+            }
+        };
+        self.holds.with_label_values(&[outcome]).inc();
+        if step == HoldStep::Place {
+            self.holds_pending.inc();
+        } else {
+            self.holds_pending.dec();
+        }
+        self.held_credits.add(value);
+    }
+
+    /// Sets the held credits gauge to what a start found on disk.
+    pub fn record_held_start(&self, credits: Credits) {
+        self.held_credits
+            .set(credits.to_decimal().to_f64().unwrap_or(0.0));
     }
 
     /// Adds `credits` moved by a change of `kind`. Prometheus counters are

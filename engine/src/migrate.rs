@@ -269,13 +269,14 @@ fn convert(old: &RocksStore, new: &RocksStore) -> Result<MigrationReport, Migrat
 }
 
 /// A format-2 value with its version byte set to 3 (the bodies did not
-/// change); an error for a value of another version.
+/// change, and format 3 bodies are read as such: `codec::Stored`); an error
+/// for a value of another version.
 fn revalue(cf: Cf, value: &[u8]) -> Result<Vec<u8>, MigrateError> {
     match value.split_first() {
         None => Ok(Vec::new()), // empty index values
         Some((&2, body)) => {
             let mut out = Vec::with_capacity(value.len());
-            out.push(codec::FORMAT_VERSION);
+            out.push(codec::V3);
             out.extend_from_slice(body);
             Ok(out)
         }
@@ -340,7 +341,9 @@ fn convert_pair(
         }
         Cf::Idempotency => return convert_record(old, key, value, report),
         // Format 2 had no price book; a prices record is copied as it is.
-        Cf::Users | Cf::ApiKeys | Cf::Events | Cf::Outbox | Cf::Meta | Cf::Prices => key.to_vec(),
+        Cf::Users | Cf::ApiKeys | Cf::Events | Cf::Outbox | Cf::Meta | Cf::Prices | Cf::Holds => {
+            key.to_vec()
+        }
     };
     Ok(Some((key, value)))
 }

@@ -101,6 +101,8 @@ pub const RATE_MAX: i64 = 1_000_000;
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Credits(i128);
 
+impl crate::store::codec::Stored for Credits {}
+
 impl Credits {
     /// Zero credits.
     pub const ZERO: Credits = Credits(0);

@@ -302,6 +302,8 @@ impl PriceSpec {
     }
 }
 
+impl crate::store::codec::Stored for PriceVersion {}
+
 /// One immutable version of a model's price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PriceVersion {

@@ -8,12 +8,19 @@
 //! wallet (a checkpoint, see `actor::CHECKPOINT_EVERY`) is at or before the
 //! last entry, and its balances and open lots equal what the ledger leaves at
 //! its sequence number; each entry's lot changes sum to its delta and touch
-//! only open lots; a wallet due for a wake-up has its schedule entry. Per idempotency
+//! only open lots; a wallet due for a wake-up has its schedule entry. Holds
+//! (the invariant of `holds`): each entry's hold parts sum to its held
+//! delta, a hold is placed once and resolved at most once, held credits
+//! equal the sum of the pending holds and are never negative (nor are the
+//! available ones), the stored held balance and pending holds equal the
+//! ledger's at the checkpoint, and each hold's record (status, entries,
+//! pending index) says what the ledger says. Per idempotency
 //! record: its entry exists and carries the record's key. Per index entry:
 //! the wallet exists and belongs to that customer (or user).
 
+use crate::holds::{self, HoldRecord, HoldStatus, HoldStep};
 use crate::idempotency;
-use crate::ids::WalletId;
+use crate::ids::{HoldId, WalletId};
 use crate::lots::{self, CreditKind, Lot};
 use crate::money::credits_for_amount;
 use crate::store::{codec, keys, Cf, Direction, Pair, ReadView, Scan, StoreError};
@@ -154,7 +161,8 @@ fn verify_wallet(
     let mut expected_seq = 1u64;
     let mut last: Option<Vec<u8>> = None;
     // What the ledger leaves at the checkpoint's sequence number.
-    let mut at_checkpoint: Option<(Balance, Vec<Lot>)> = None;
+    let mut at_checkpoint: Option<(Balance, Vec<Lot>, HeldState)> = None;
+    let mut held = HeldState::default();
     loop {
         let page = view.scan(Scan {
             cf: Cf::Ledger,
@@ -190,13 +198,15 @@ fn verify_wallet(
             expected_seq = entry.seq + 1;
             balance = check_entry(id, balance, &entry, wallet.rate_amount.to_decimal(), report);
             check_lots(id, &mut open_lots, &entry, report);
+            held.apply(id, &entry, report);
             if entry.seq == wallet.seq {
-                at_checkpoint = Some((balance, open_lots.clone()));
+                at_checkpoint = Some((balance, open_lots.clone(), held.clone()));
             }
         }
     }
     let entries = expected_seq - 1;
-    let Some((balance, open_lots)) = at_checkpoint else {
+    held.check_records(view, id, report)?;
+    let Some((balance, open_lots, held_then)) = at_checkpoint else {
         report.mismatch(
             Some(id),
             format!(
@@ -237,6 +247,23 @@ fn verify_wallet(
             );
         }
     }
+    let pending: Vec<(HoldId, String)> = wallet
+        .holds
+        .iter()
+        .map(|hold| (hold.id.clone(), hold.credits.to_string()))
+        .collect();
+    if wallet.held != held_then.held || pending != held_then.pending_shape() {
+        report.mismatch(
+            Some(id),
+            format!(
+                "stored held {:?} and pending holds {pending:?} differ from the ledger's {:?} and {:?} at #{}",
+                wallet.held,
+                held_then.held,
+                held_then.pending_shape(),
+                wallet.seq
+            ),
+        );
+    }
     if wallet.balance != balance {
         report.mismatch(
             Some(id),
@@ -247,6 +274,141 @@ fn verify_wallet(
         );
     }
     Ok(())
+}
+
+/// A wallet's holds as its ledger leaves them.
+#[derive(Debug, Clone, Default)]
+struct HeldState {
+    /// Held credits, by kind.
+    held: Balance,
+    /// Pending holds and their credits, in placement order.
+    pending: Vec<(HoldId, crate::money::Credits, u64)>,
+    /// Every hold's status and entries, as the ledger says.
+    seen: Vec<(HoldId, HoldRecord)>,
+}
+
+impl HeldState {
+    fn pending_shape(&self) -> Vec<(HoldId, String)> {
+        self.pending
+            .iter()
+            .map(|(id, credits, _)| (id.clone(), credits.to_string()))
+            .collect()
+    }
+
+    /// Replays one entry's hold move, reporting what does not add up.
+    fn apply(&mut self, wallet: &WalletId, entry: &Entry, report: &mut Report) {
+        let Some(hold) = &entry.hold else {
+            return;
+        };
+        let mut bad = |detail: String| {
+            report.mismatch(Some(wallet), format!("entry #{}: {detail}", entry.seq));
+        };
+        let moved = lots::total(&hold.parts, CreditKind::Paid)
+            .zip(lots::total(&hold.parts, CreditKind::Granted));
+        let after = moved.and_then(|(paid, granted)| {
+            self.held.shifted(Balance { paid, granted })
+        });
+        if after != Some(hold.held_after) {
+            bad(format!(
+                "held {:?} moved by parts {moved:?} is not the entry's held after {:?}",
+                self.held, hold.held_after
+            ));
+        }
+        if hold.held_after.paid.is_negative() || hold.held_after.granted.is_negative() {
+            bad("held credits below zero".into());
+        }
+        self.held = hold.held_after;
+        let parts_total = hold
+            .parts
+            .iter()
+            .try_fold(crate::money::Credits::ZERO, |sum, part| sum.checked_add(part.delta));
+        let index = self.pending.iter().position(|(id, _, _)| *id == hold.id);
+        match (hold.step, index) {
+            (HoldStep::Place, None) => {
+                // The lots gave exactly what the hold took.
+                if holds::emptied(&hold.parts) != entry.lots || parts_total != Some(hold.credits) {
+                    bad(format!("hold {} took other credits than its lots gave", hold.id));
+                }
+                self.pending.push((hold.id.clone(), hold.credits, entry.seq));
+                self.seen.push((
+                    hold.id.clone(),
+                    HoldRecord {
+                        wallet_id: wallet.clone(),
+                        placed_seq: entry.seq,
+                        status: HoldStatus::Pending,
+                        resolved_seq: None,
+                        late_capture_seq: None,
+                    },
+                ));
+            }
+            (HoldStep::Place, Some(_)) => bad(format!("hold {} placed twice", hold.id)),
+            (HoldStep::LateCapture, None) => {
+                match self.seen.iter_mut().find(|(id, _)| *id == hold.id) {
+                    Some((_, record))
+                        if record.status == HoldStatus::Expired
+                            && record.late_capture_seq.is_none() =>
+                    {
+                        record.late_capture_seq = Some(entry.seq);
+                    }
+                    _ => bad(format!("late capture of hold {} that had not expired", hold.id)),
+                }
+            }
+            (HoldStep::LateCapture, Some(_)) => {
+                bad(format!("late capture of hold {} still pending", hold.id));
+            }
+            (step, Some(index)) => {
+                let (_, credits, _) = self.pending.remove(index);
+                if parts_total.map(crate::money::Credits::negated) != Some(credits) {
+                    bad(format!("hold {} of {credits} resolved by parts of {parts_total:?}", hold.id));
+                }
+                if let Some((_, record)) = self.seen.iter_mut().find(|(id, _)| *id == hold.id) {
+                    record.status = HoldStatus::after(step);
+                    record.resolved_seq = Some(entry.seq);
+                }
+            }
+            (_, None) => bad(format!("resolves hold {} that is not pending", hold.id)),
+        }
+        let pending_sum = self
+            .pending
+            .iter()
+            .try_fold(crate::money::Credits::ZERO, |sum, (_, credits, _)| sum.checked_add(*credits));
+        if pending_sum != Some(self.held.total()) {
+            bad(format!(
+                "held credits {} are not the sum of the pending holds {pending_sum:?}",
+                self.held.total()
+            ));
+        }
+    }
+
+    /// Each hold's record and pending index agree with the ledger.
+    fn check_records(
+        &self,
+        view: &dyn ReadView,
+        wallet: &WalletId,
+        report: &mut Report,
+    ) -> Result<(), StoreError> {
+        for (id, expected) in &self.seen {
+            report.index_entries += 1;
+            let stored: Option<HoldRecord> = match view.get(Cf::Holds, &holds::keys::record(id))? {
+                Some(bytes) => Some(codec::decode(Cf::Holds.name(), &bytes)?),
+                None => None,
+            };
+            if stored.as_ref() != Some(expected) {
+                report.mismatch(
+                    Some(wallet),
+                    format!("hold {id}: record {stored:?}, the ledger says {expected:?}"),
+                );
+            }
+            let indexed = view.get(Cf::Holds, &holds::keys::pending(id))?.is_some();
+            if indexed != (expected.status == HoldStatus::Pending) {
+                report.mismatch(
+                    Some(wallet),
+                    format!("hold {id} is {:?} but its pending index says {indexed}", expected.status),
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Applies one entry's delta to `before`, reporting any inconsistency, and

@@ -8,14 +8,22 @@
 //! balances after it, so the ledger alone can recompute and check a wallet.
 // #[PerformanceCriticalPath]
 
-use crate::ids::{TxnId, WalletId};
+use crate::holds::{self, Hold, HoldMove, HoldStep, HoldStatus};
+use crate::ids::{HoldId, PriceVersionId, TxnId, WalletId};
 use crate::lots::{self, CreditKind, Lot, LotChange};
+use crate::prices::{PriceError, PriceVersion, Rounding, Usage};
 use crate::money::{credits_for_amount, Credits, Currency, Fixed, RATE_MAX, RATE_SCALE};
 use crate::rules::{RuleRefusal, Trigger};
 use crate::terms::{FeeType, Terms, TermsPatch, TermsSpec};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::sync::Arc;
+
+/// Most holds one wallet may have pending at once: its state is copied on
+/// every turn, so it stays small; a gateway that needs more runs more
+/// wallets (or captures faster).
+pub const HOLDS_PENDING_MAX: usize = 10_000;
 
 /// Key/value pairs a client attaches to a change, kept in request order.
 pub type Metadata = Vec<(String, String)>;
@@ -134,6 +142,11 @@ pub struct Wallet {
     pub wake_at_ms: Option<i64>,
     /// Whether the notice of the wallet's own expiry went out.
     pub expiry_notified: bool,
+    /// Credits in pending holds, by kind; `balance` (the lots) is what is
+    /// available, and the total is their sum. (Format 4.)
+    pub held: Balance,
+    /// Pending holds, oldest first. (Format 4.)
+    pub holds: Vec<Hold>,
 }
 
 /// What a new wallet is made of.
@@ -234,6 +247,90 @@ pub enum Command {
     ExpireLots,
     /// Terminates the wallet at its `expiration_at`.
     ExpireWallet,
+    /// Reserves credits for a call about to run (a gateway's "may this
+    /// run?"): a number, or an estimate priced at the current version.
+    Hold {
+        /// What to hold.
+        amount: HoldAmount,
+        /// How long until the timer releases it.
+        ttl_ms: i64,
+        /// Client metadata.
+        metadata: Metadata,
+    },
+    /// Spends a pending hold: part, all, or more (the excess comes from the
+    /// available credits); the rest goes back to its lots.
+    Capture {
+        /// The hold.
+        hold: HoldId,
+        /// What to spend.
+        amount: CaptureAmount,
+        /// Client metadata.
+        metadata: Metadata,
+    },
+    /// Gives a pending hold back.
+    Release {
+        /// The hold.
+        hold: HoldId,
+    },
+    /// Spends the priced cost of one call's usage.
+    Usage {
+        /// Model, counts and the price version in force.
+        priced: Priced,
+        /// Client metadata.
+        metadata: Metadata,
+    },
+    /// Gives back a pending hold whose expiry came (the timer).
+    ExpireHold {
+        /// The hold.
+        hold: HoldId,
+    },
+    /// A capture of a hold that had expired: a debit linked to it (made by
+    /// the actor from a `Capture`, never sent by a client).
+    LateCapture {
+        /// The hold.
+        hold: HoldId,
+        /// What the hold held (a capture without an amount spends that).
+        held: Credits,
+        /// What to spend.
+        amount: CaptureAmount,
+        /// Client metadata.
+        metadata: Metadata,
+    },
+}
+
+/// What a hold reserves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HoldAmount {
+    /// This many credits.
+    Credits(Credits),
+    /// The cost of the largest call the gateway allows (max input and output
+    /// tokens), priced at the version in force.
+    Estimate(Priced),
+}
+
+/// What a capture spends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CaptureAmount {
+    /// The whole hold.
+    Whole,
+    /// This many credits.
+    Credits(Credits),
+    /// The cost of this usage, at the version the hold was priced with.
+    Usage(Priced),
+}
+
+/// Usage of one model to be priced. The engine looks the price version up
+/// before the command reaches the wallet; it is not part of the request's
+/// fingerprint (a retry after a price change is the same request).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Priced {
+    /// The model, as the price book names it.
+    pub model: String,
+    /// The counts.
+    pub usage: Usage,
+    /// The version that prices it.
+    #[serde(skip)]
+    pub price: Option<Arc<PriceVersion>>,
 }
 
 impl Command {
@@ -245,7 +342,10 @@ impl Command {
             Command::TopUp { metadata, .. }
             | Command::Deposit { metadata, .. }
             | Command::Void { metadata, .. }
-            | Command::Debit { metadata, .. } => metadata,
+            | Command::Debit { metadata, .. }
+            | Command::Hold { metadata, .. }
+            | Command::Capture { metadata, .. }
+            | Command::Usage { metadata, .. } => metadata,
             _ => return std::borrow::Cow::Borrowed(self),
         };
         if metadata.is_sorted() {
@@ -255,7 +355,10 @@ impl Command {
         if let Command::TopUp { metadata, .. }
         | Command::Deposit { metadata, .. }
         | Command::Void { metadata, .. }
-        | Command::Debit { metadata, .. } = &mut owned
+        | Command::Debit { metadata, .. }
+        | Command::Hold { metadata, .. }
+        | Command::Capture { metadata, .. }
+        | Command::Usage { metadata, .. } = &mut owned
         {
             metadata.sort();
         }
@@ -284,6 +387,11 @@ pub enum EntryKind {
     Update,
     /// Lots reached their expiry; what was left in them is gone.
     Expire,
+    /// Credits moved from the lots into a hold (total unchanged).
+    Hold,
+    /// A hold's credits went back to their lots, by request or at its
+    /// expiry (total unchanged).
+    Release,
 }
 
 impl EntryKind {
@@ -299,6 +407,8 @@ impl EntryKind {
             EntryKind::Terminate => "TERMINATE",
             EntryKind::Update => "UPDATE",
             EntryKind::Expire => "EXPIRE",
+            EntryKind::Hold => "HOLD",
+            EntryKind::Release => "RELEASE",
         }
     }
 
@@ -309,8 +419,13 @@ impl EntryKind {
             | EntryKind::TopUp
             | EntryKind::Deposit
             | EntryKind::Activate
-            | EntryKind::Update => true,
-            EntryKind::Void | EntryKind::Debit | EntryKind::Terminate | EntryKind::Expire => false,
+            | EntryKind::Update
+            | EntryKind::Release => true,
+            EntryKind::Void
+            | EntryKind::Debit
+            | EntryKind::Terminate
+            | EntryKind::Expire
+            | EntryKind::Hold => false,
         }
     }
 }
@@ -354,6 +469,16 @@ pub struct Entry {
     pub fee_type: Option<FeeType>,
     /// For `UPDATE` and `OPEN` entries: the terms from then on.
     pub terms: Option<Arc<Terms>>,
+    /// What the entry did to a hold, if anything. (Format 4.)
+    pub hold: Option<Box<HoldMove>>,
+}
+
+impl Entry {
+    /// The wallet's held credits after the entry: carried by entries that
+    /// move a hold; otherwise unchanged, so the caller passes the last known.
+    pub fn held_after(&self, before: Balance) -> Balance {
+        self.hold.as_ref().map_or(before, |hold| hold.held_after)
+    }
 }
 
 /// Why a command was refused. Each is a client-visible business rule.
@@ -408,6 +533,21 @@ pub enum WalletError {
         rule_id: String,
         refusal: RuleRefusal,
     },
+    #[error("hold {hold} is not pending in this wallet")]
+    HoldNotPending { hold: HoldId },
+    #[error("hold {hold} is already {}", status.as_str())]
+    HoldResolved { hold: HoldId, status: HoldStatus },
+    #[error("wallet {wallet} has {count} pending holds: capture or release them first")]
+    HoldsPending { wallet: WalletId, count: usize },
+    #[error("wallet {wallet} already has {max} pending holds")]
+    TooManyHolds { wallet: WalletId, max: usize },
+    #[error("no price for model {model}")]
+    UnknownModel { model: String },
+    #[error("{field}: {error}")]
+    Price {
+        field: &'static str,
+        error: PriceError,
+    },
 }
 
 /// An entry's parts before it gets its id, sequence and balances.
@@ -417,11 +557,22 @@ struct Draft<'a> {
     field: &'static str,
     changes: Vec<LotChange>,
     amount: Option<Decimal>,
-    metadata: &'a Metadata,
+    metadata: Cow<'a, Metadata>,
     source: Source,
     rule_id: Option<String>,
     fee_type: Option<FeeType>,
     terms: Option<Arc<Terms>>,
+    hold: Option<HoldDraft>,
+}
+
+/// A hold move before the held balance after it is known.
+struct HoldDraft {
+    id: HoldId,
+    step: HoldStep,
+    parts: Vec<LotChange>,
+    credits: Credits,
+    expires_at_ms: i64,
+    price_version: Option<PriceVersionId>,
 }
 
 impl<'a> Draft<'a> {
@@ -431,11 +582,12 @@ impl<'a> Draft<'a> {
             field: "credits",
             changes,
             amount: None,
-            metadata,
+            metadata: Cow::Borrowed(metadata),
             source: Source::Manual,
             rule_id: None,
             fee_type: None,
             terms: None,
+            hold: None,
         }
     }
 }
@@ -480,6 +632,8 @@ impl Wallet {
             next_lot: 1,
             wake_at_ms: None,
             expiry_notified: false,
+            held: Balance::default(),
+            holds: Vec::new(),
         };
         let changes = wallet.new_lots(spec.paid_credits, spec.granted_credits, None);
         let mut draft = Draft::new(EntryKind::Open, changes, &NO_METADATA);
@@ -559,6 +713,13 @@ impl Wallet {
             }
             Command::Activate => Draft::new(EntryKind::Activate, Vec::new(), &NO_METADATA),
             Command::Terminate => {
+                // Held credits belong to calls in flight: those resolve first.
+                if !self.holds.is_empty() {
+                    return Err(WalletError::HoldsPending {
+                        wallet: self.id.clone(),
+                        count: self.holds.len(),
+                    });
+                }
                 // Everything left is forfeited, with an entry that says so.
                 Draft::new(EntryKind::Terminate, lots::drain(&self.lots), &NO_METADATA)
             }
@@ -581,6 +742,63 @@ impl Wallet {
                 let terms = self.terms.patched((**patch).clone(), now_ms)?;
                 let mut draft = Draft::new(EntryKind::Update, Vec::new(), &NO_METADATA);
                 draft.terms = Some(Arc::new(terms));
+                draft
+            }
+            Command::Hold {
+                amount,
+                ttl_ms,
+                metadata,
+            } => self.place_hold(txn_id.clone(), amount, *ttl_ms, metadata, now_ms)?,
+            Command::Capture {
+                hold,
+                amount,
+                metadata,
+            } => self.capture(hold, amount, metadata)?,
+            Command::Release { hold } | Command::ExpireHold { hold } => {
+                let pending = self.pending_hold(hold)?;
+                let mut draft = Draft::new(EntryKind::Release, pending.parts.clone(), &NO_METADATA);
+                let step = if matches!(command, Command::Release { .. }) {
+                    HoldStep::Release
+                } else {
+                    draft.source = Source::Expiry;
+                    HoldStep::Expire
+                };
+                draft.hold = Some(HoldDraft {
+                    step,
+                    parts: holds::emptied(&pending.parts),
+                    credits: pending.credits,
+                    ..HoldDraft::of(pending)
+                });
+                draft
+            }
+            Command::Usage { priced, metadata } => {
+                self.check_fee_type(FeeType::Charge)?;
+                let (credits, usage) = self.price(priced, "usage")?;
+                let changes = self.take_any(credits)?;
+                let mut draft = Draft::new(EntryKind::Debit, changes, metadata);
+                draft.metadata = Cow::Owned(with_usage(metadata, usage));
+                draft.fee_type = Some(FeeType::Charge);
+                draft
+            }
+            Command::LateCapture {
+                hold,
+                held,
+                amount,
+                metadata,
+            } => {
+                let (credits, usage) = self.capture_credits(*held, amount)?;
+                let changes = self.take_any(credits)?;
+                let mut draft = Draft::new(EntryKind::Debit, changes, metadata);
+                draft.metadata = Cow::Owned(with_usage(metadata, usage));
+                draft.fee_type = Some(FeeType::Charge);
+                draft.hold = Some(HoldDraft {
+                    id: hold.clone(),
+                    step: HoldStep::LateCapture,
+                    parts: Vec::new(),
+                    credits,
+                    expires_at_ms: now_ms,
+                    price_version: price_of(amount),
+                });
                 draft
             }
             Command::RuleTopUp { rule_id, source } => {
@@ -637,6 +855,32 @@ impl Wallet {
         // The no-overdraft rule: whatever the command, no balance goes below zero.
         assert!(!after.paid.is_negative(), "paid balance below zero");
         assert!(!after.granted.is_negative(), "granted balance below zero");
+        let hold = match draft.hold {
+            None => None,
+            Some(hold) => {
+                let moved = Balance::of_changes(&hold.parts).ok_or_else(out_of_range)?;
+                let held_after = self.held.shifted(moved).ok_or_else(out_of_range)?;
+                // Available plus held stays within range: the total only
+                // shrinks or keeps, except a release, which moves within it.
+                held_after
+                    .total()
+                    .checked_add(after.total())
+                    .ok_or_else(out_of_range)?;
+                assert!(
+                    !held_after.paid.is_negative() && !held_after.granted.is_negative(),
+                    "held balance below zero"
+                );
+                Some(Box::new(HoldMove {
+                    id: hold.id,
+                    step: hold.step,
+                    parts: hold.parts,
+                    credits: hold.credits,
+                    expires_at_ms: hold.expires_at_ms,
+                    price_version: hold.price_version,
+                    held_after,
+                }))
+            }
+        };
         Ok(Entry {
             txn_id,
             wallet_id: self.id.clone(),
@@ -646,7 +890,7 @@ impl Wallet {
             after,
             status,
             amount: draft.amount,
-            metadata: draft.metadata.clone(),
+            metadata: draft.metadata.into_owned(),
             idempotency_key,
             created_at_ms: now_ms,
             lots: draft.changes,
@@ -654,6 +898,7 @@ impl Wallet {
             rule_id: draft.rule_id,
             fee_type: draft.fee_type,
             terms: draft.terms,
+            hold,
         })
     }
 
@@ -672,6 +917,25 @@ impl Wallet {
         if let Some(terms) = &entry.terms {
             self.terms = Arc::clone(terms);
         }
+        if let Some(hold) = &entry.hold {
+            match hold.step {
+                HoldStep::Place => self.holds.push(Hold {
+                    id: hold.id.clone(),
+                    credits: hold.credits,
+                    parts: hold.parts.clone(),
+                    expires_at_ms: hold.expires_at_ms,
+                    price_version: hold.price_version.clone(),
+                    placed_seq: entry.seq,
+                }),
+                HoldStep::Capture | HoldStep::Release | HoldStep::Expire => {
+                    let before = self.holds.len();
+                    self.holds.retain(|pending| pending.id != hold.id);
+                    assert_eq!(self.holds.len() + 1, before, "entry resolves a hold that is not pending");
+                }
+                HoldStep::LateCapture => {}
+            }
+            self.held = hold.held_after;
+        }
         self.balance = entry.after;
         self.status = entry.status;
         self.seq = entry.seq;
@@ -688,7 +952,15 @@ impl Wallet {
                 wallet,
                 status: status.as_str(),
             }),
-            (WalletStatus::Pending, Command::Debit { .. } | Command::Void { .. }) => {
+            (
+                WalletStatus::Pending,
+                Command::Debit { .. }
+                | Command::Void { .. }
+                | Command::Hold { .. }
+                | Command::Capture { .. }
+                | Command::Usage { .. }
+                | Command::LateCapture { .. },
+            ) => {
                 Err(WalletError::NotActive {
                     wallet,
                     status: WalletStatus::Pending.as_str(),
@@ -758,6 +1030,178 @@ impl Wallet {
         }
     }
 
+    /// The pending hold `id`.
+    pub fn pending_hold(&self, id: &HoldId) -> Result<&Hold, WalletError> {
+        self.holds
+            .iter()
+            .find(|hold| &hold.id == id)
+            .ok_or_else(|| WalletError::HoldNotPending { hold: id.clone() })
+    }
+
+    /// The wallet's total: available plus held.
+    pub fn total(&self) -> Balance {
+        Balance {
+            paid: self.balance.paid.checked_add(self.held.paid).unwrap_or(Credits::MAX),
+            granted: self
+                .balance
+                .granted
+                .checked_add(self.held.granted)
+                .unwrap_or(Credits::MAX),
+        }
+    }
+
+    fn check_fee_type(&self, fee_type: FeeType) -> Result<(), WalletError> {
+        if self.terms.fee_types.contains(fee_type) {
+            Ok(())
+        } else {
+            Err(WalletError::FeeTypeNotCovered {
+                fee_type: fee_type.as_str(),
+            })
+        }
+    }
+
+    /// Draws `credits` in spend order; nothing for zero (a call that cost
+    /// nothing is still recorded).
+    fn take_any(&self, credits: Credits) -> Result<Vec<LotChange>, WalletError> {
+        if credits.is_zero() {
+            return Ok(Vec::new());
+        }
+        self.take(credits, None, "credits")
+    }
+
+    /// The credits `priced` costs at this wallet's rate, rounded up (a call
+    /// is never charged less than it cost), and the metadata that records
+    /// how: model, counts, version and the cost's parts.
+    fn price(&self, priced: &Priced, field: &'static str) -> Result<(Credits, Metadata), WalletError> {
+        let version = priced
+            .price
+            .as_deref()
+            .ok_or_else(|| WalletError::UnknownModel {
+                model: priced.model.clone(),
+            })?;
+        let price_error = |error| WalletError::Price { field, error };
+        let cost = crate::prices::cost(version, &priced.usage).map_err(price_error)?;
+        let credits = crate::prices::credits_for_cost(
+            &cost,
+            self.currency,
+            self.rate_amount.to_decimal(),
+            Rounding::Up,
+        )
+        .map_err(price_error)?;
+        let usage = &priced.usage;
+        let record = vec![
+            ("model".to_owned(), priced.model.clone()),
+            ("price_version".to_owned(), version.id.to_string()),
+            ("input_tokens".to_owned(), usage.input_tokens.to_string()),
+            ("cached_input_tokens".to_owned(), usage.cached_input_tokens.to_string()),
+            ("cache_write_tokens".to_owned(), usage.cache_write_tokens.to_string()),
+            ("output_tokens".to_owned(), usage.output_tokens.to_string()),
+            ("reasoning_tokens".to_owned(), usage.reasoning_tokens.to_string()),
+            ("requests".to_owned(), usage.requests.to_string()),
+            ("cost_currency".to_owned(), cost.currency.to_string()),
+            ("cost_input".to_owned(), cost.input.to_string()),
+            ("cost_cached_input".to_owned(), cost.cached_input.to_string()),
+            ("cost_cache_write".to_owned(), cost.cache_write.to_string()),
+            ("cost_output".to_owned(), cost.output.to_string()),
+            ("cost_reasoning".to_owned(), cost.reasoning.to_string()),
+            ("cost_per_request".to_owned(), cost.per_request.to_string()),
+            ("cost_total".to_owned(), cost.total.to_string()),
+        ];
+        Ok((credits, record))
+    }
+
+    /// What a capture spends, and the usage record of a priced one.
+    fn capture_credits(
+        &self,
+        held: Credits,
+        amount: &CaptureAmount,
+    ) -> Result<(Credits, Metadata), WalletError> {
+        match amount {
+            CaptureAmount::Whole => Ok((held, Vec::new())),
+            CaptureAmount::Credits(credits) => {
+                if credits.is_negative() {
+                    return Err(WalletError::NotPositive { field: "credits" });
+                }
+                Ok((*credits, Vec::new()))
+            }
+            CaptureAmount::Usage(priced) => self.price(priced, "usage"),
+        }
+    }
+
+    /// A new hold of `amount`, taken from the lots in spend order.
+    fn place_hold<'a>(
+        &self,
+        txn_id: TxnId,
+        amount: &HoldAmount,
+        ttl_ms: i64,
+        metadata: &'a Metadata,
+        now_ms: i64,
+    ) -> Result<Draft<'a>, WalletError> {
+        self.check_fee_type(FeeType::Charge)?;
+        if self.holds.len() >= HOLDS_PENDING_MAX {
+            return Err(WalletError::TooManyHolds {
+                wallet: self.id.clone(),
+                max: HOLDS_PENDING_MAX,
+            });
+        }
+        let (credits, record, price_version) = match amount {
+            HoldAmount::Credits(credits) => (*credits, Vec::new(), None),
+            HoldAmount::Estimate(priced) => {
+                let (credits, record) = self.price(priced, "max_tokens")?;
+                let version = priced.price.as_ref().map(|price| price.id.clone());
+                (credits, record, version)
+            }
+        };
+        let draws = self.take(credits, None, "credits")?;
+        let mut draft = Draft::new(EntryKind::Hold, draws, metadata);
+        if !record.is_empty() {
+            draft.metadata = Cow::Owned(with_usage(metadata, record));
+        }
+        let parts = holds::emptied(&draft.changes);
+        draft.hold = Some(HoldDraft {
+            // A hold is named after the entry that placed it.
+            id: HoldId::from_bytes(txn_id.to_bytes()),
+            step: HoldStep::Place,
+            parts,
+            credits,
+            expires_at_ms: now_ms.saturating_add(ttl_ms),
+            price_version,
+        });
+        Ok(draft)
+    }
+
+    /// Spends a pending hold: what it does not spend goes back to its lots;
+    /// beyond it, the excess is drawn from the available credits, and when
+    /// they do not cover it nothing changes (the hold stays pending).
+    fn capture<'a>(
+        &self,
+        id: &HoldId,
+        amount: &CaptureAmount,
+        metadata: &'a Metadata,
+    ) -> Result<Draft<'a>, WalletError> {
+        let pending = self.pending_hold(id)?;
+        let (credits, record) = self.capture_credits(pending.credits, amount)?;
+        let changes = match credits.checked_sub(pending.credits) {
+            Some(excess) if excess.is_negative() || excess.is_zero() => {
+                holds::returned(&pending.parts, credits)
+            }
+            Some(excess) => self.take(excess, None, "credits")?,
+            None => return Err(WalletError::OutOfRange { field: "credits", max: Credits::MAX }),
+        };
+        let mut draft = Draft::new(EntryKind::Debit, changes, metadata);
+        if !record.is_empty() {
+            draft.metadata = Cow::Owned(with_usage(metadata, record));
+        }
+        draft.fee_type = Some(FeeType::Charge);
+        draft.hold = Some(HoldDraft {
+            step: HoldStep::Capture,
+            parts: holds::emptied(&pending.parts),
+            credits,
+            ..HoldDraft::of(pending)
+        });
+        Ok(draft)
+    }
+
     /// Paid credits bought by a deposit of `amount` in this wallet's currency.
     fn credits_for_deposit(&self, amount: Decimal) -> Result<Credits, WalletError> {
         deposit_credits(amount, self.currency, self.rate_amount.to_decimal())
@@ -800,7 +1244,37 @@ impl Wallet {
             .rules
             .iter()
             .filter_map(|rule| rule.next_due_ms());
-        wallet.chain(lots).chain(rules).min()
+        let holds = self.holds.iter().map(|hold| hold.expires_at_ms);
+        wallet.chain(lots).chain(rules).chain(holds).min()
+    }
+}
+
+impl HoldDraft {
+    /// A move of `hold` (its parts and credits to be set by the step).
+    fn of(hold: &Hold) -> HoldDraft {
+        HoldDraft {
+            id: hold.id.clone(),
+            step: HoldStep::Place,
+            parts: Vec::new(),
+            credits: hold.credits,
+            expires_at_ms: hold.expires_at_ms,
+            price_version: hold.price_version.clone(),
+        }
+    }
+}
+
+/// The client's metadata followed by a usage record.
+fn with_usage(metadata: &Metadata, record: Metadata) -> Metadata {
+    let mut all = metadata.clone();
+    all.extend(record);
+    all
+}
+
+/// The price version a capture amount is priced at.
+fn price_of(amount: &CaptureAmount) -> Option<PriceVersionId> {
+    match amount {
+        CaptureAmount::Usage(priced) => priced.price.as_ref().map(|price| price.id.clone()),
+        _ => None,
     }
 }
 

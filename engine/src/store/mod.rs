@@ -24,8 +24,12 @@
 //!   version id16 → `PriceVersion` (a model's versions in effective order,
 //!   so the one in force at T is one reverse seek), and 0x02 ‖ version id16
 //!   → that version's key (the index by `prv_…` id); see `prices::keys`
+//! - `holds`:       0x01 ‖ hold id16 → `HoldRecord` (wallet, entries,
+//!   status); 0x02 ‖ wallet id16 ‖ hold id16 → empty (a wallet's holds);
+//!   0x03 ‖ hold id16 → held credits (pending holds only); see `holds::keys`
 
 pub mod codec;
+mod legacy;
 #[cfg(feature = "rocks")]
 pub mod rocks;
 
@@ -56,11 +60,13 @@ pub enum Cf {
     Outbox,
     /// Price versions by model and effective time, and their id index.
     Prices,
+    /// Hold records, a wallet's holds, and the pending ones.
+    Holds,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 11] = [
+    pub const ALL: [Cf; 12] = [
         Cf::Wallets,
         Cf::Ledger,
         Cf::Idempotency,
@@ -72,6 +78,7 @@ impl Cf {
         Cf::Events,
         Cf::Outbox,
         Cf::Prices,
+        Cf::Holds,
     ];
 
     /// The column family's name on disk.
@@ -88,6 +95,7 @@ impl Cf {
             Cf::Events => "events",
             Cf::Outbox => "outbox",
             Cf::Prices => "prices",
+            Cf::Holds => "holds",
         }
     }
 }

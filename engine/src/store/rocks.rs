@@ -177,6 +177,18 @@ impl RocksStore {
         let supported = u32::from(codec::FORMAT_VERSION);
         match self.stored_format_version()? {
             Some(found) if found == supported => Ok(()),
+            // Format 4 reads every format-3 value as it is (`codec::Stored`):
+            // the folder is upgraded by saying so, with no rewrite. From then
+            // on a format-3 build refuses it instead of misreading new values.
+            Some(found) if found == u32::from(codec::V3) => {
+                let op = WriteOp::Put {
+                    cf: Cf::Meta,
+                    key: FORMAT_KEY.to_vec(),
+                    value: codec::encode(&supported),
+                };
+                tracing::info!("data folder upgraded from format 3 to 4 (no rewrite needed)");
+                self.write(&[std::slice::from_ref(&op)], true)
+            }
             Some(found) => Err(StoreError::FormatVersion { found, supported }),
             None => {
                 let op = WriteOp::Put {
