@@ -578,23 +578,40 @@ pub fn timestamp(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Balances as shown everywhere.
+/// Balances as shown everywhere: the totals (paid, granted and their sum)
+/// count held credits; `available_credits` is what debits, voids and new
+/// holds may use.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BalanceView {
     pub paid_credits: String,
     pub granted_credits: String,
     pub total_credits: String,
+    /// Credits in pending holds.
+    pub held_credits: String,
+    /// Total minus held.
+    pub available_credits: String,
     /// Currency value of the total at the wallet's rate, rounded down.
     pub amount: String,
 }
 
 impl BalanceView {
-    pub fn new(balance: engine::wallet::Balance, rate: Decimal, currency: Currency) -> BalanceView {
-        let total = balance.total();
+    /// From the available credits (the lots) and the held ones.
+    pub fn new(
+        available: engine::wallet::Balance,
+        held: engine::wallet::Balance,
+        rate: Decimal,
+        currency: Currency,
+    ) -> BalanceView {
+        let sum = |a: Credits, b: Credits| a.checked_add(b).unwrap_or(Credits::MAX);
+        let paid = sum(available.paid, held.paid);
+        let granted = sum(available.granted, held.granted);
+        let total = sum(paid, granted);
         BalanceView {
-            paid_credits: balance.paid.to_string(),
-            granted_credits: balance.granted.to_string(),
+            paid_credits: paid.to_string(),
+            granted_credits: granted.to_string(),
             total_credits: total.to_string(),
+            held_credits: held.total().to_string(),
+            available_credits: available.total().to_string(),
             amount: currency_text(amount_for_credits(total, rate, currency), currency),
         }
     }
@@ -700,7 +717,7 @@ impl WalletView {
             status: wallet.status.as_str(),
             currency: wallet.currency.to_string(),
             rate_amount: rate.normalize().to_string(),
-            balance: BalanceView::new(wallet.balance, rate, wallet.currency),
+            balance: BalanceView::new(wallet.balance, wallet.held, rate, wallet.currency),
             sequence: wallet.seq,
             created_at: timestamp(wallet.created_at_ms),
             expiration_at: terms.expiration_at_ms.map(timestamp),
@@ -772,8 +789,14 @@ pub struct TransactionView {
     pub rule_id: Option<String>,
     /// The fee type a debit paid.
     pub fee_type: Option<&'static str>,
-    /// The lots it opened or drew from.
+    /// The lots it opened or drew from (a capture or release: the credits
+    /// it gave back to them, and a capture beyond its hold what it drew).
     pub lots: Vec<LotChangeView>,
+    /// The hold it placed, captured, released or expired.
+    pub hold_id: Option<String>,
+    /// How it moved the hold's credits, per lot: positive into the hold,
+    /// negative out of it.
+    pub hold_lots: Vec<LotChangeView>,
 }
 
 impl TransactionView {
@@ -809,7 +832,7 @@ impl TransactionView {
             granted_credits: granted.to_string(),
             amount: currency_text(amount, currency),
             currency: currency.to_string(),
-            balance: BalanceView::new(entry.after, rate, currency),
+            balance: BalanceView::new(entry.after, entry.held, rate, currency),
             metadata: entry
                 .metadata
                 .iter()
@@ -823,18 +846,27 @@ impl TransactionView {
             source: entry.source.as_str(),
             rule_id: entry.rule_id.clone(),
             fee_type: entry.fee_type.map(FeeType::as_str),
-            lots: entry
-                .lots
-                .iter()
-                .map(|change| LotChangeView {
-                    lot_id: change.lot,
-                    credit_kind: change.kind.as_str(),
-                    credits: change.delta.to_string(),
-                    expires_at: change.expires_at_ms.map(timestamp),
-                })
-                .collect(),
+            lots: lot_changes(&entry.lots),
+            hold_id: entry.hold.as_ref().map(|hold| hold.id.to_string()),
+            hold_lots: entry
+                .hold
+                .as_ref()
+                .map(|hold| lot_changes(&hold.parts))
+                .unwrap_or_default(),
         }
     }
+}
+
+fn lot_changes(changes: &[engine::lots::LotChange]) -> Vec<LotChangeView> {
+    changes
+        .iter()
+        .map(|change| LotChangeView {
+            lot_id: change.lot,
+            credit_kind: change.kind.as_str(),
+            credits: change.delta.to_string(),
+            expires_at: change.expires_at_ms.map(timestamp),
+        })
+        .collect()
 }
 
 /// A page of a list.

@@ -37,8 +37,27 @@ pub enum ApiError {
     UnknownModel { message: String },
     /// The route exists, the method does not.
     MethodNotAllowed,
-    /// A debit or void larger than the balance.
-    InsufficientCredits { message: String },
+    /// A debit, void, hold or capture larger than the available credits.
+    InsufficientCredits {
+        message: String,
+        /// The credits that were available.
+        available_credits: Option<String>,
+        /// Where the wallet's owner can buy more (`[gateway] top_up_url`).
+        top_up_url: Option<String>,
+    },
+    /// No hold with that id.
+    HoldNotFound,
+    /// The hold was resolved before (captured, released or expired).
+    HoldResolved {
+        message: String,
+        status: engine::holds::HoldStatus,
+    },
+    /// Terminating a wallet with pending holds, or one past its hold limit.
+    HoldsPending { message: String },
+    /// A usage, hold or capture names a model the price book has no price of.
+    ModelNotPriced { message: String },
+    /// The price is in another currency than the wallet.
+    PriceCurrencyMismatch { message: String },
     /// Same idempotency key, different request.
     IdempotencyKeyReused,
     /// A pending wallet refused a debit or void.
@@ -80,6 +99,10 @@ struct Detail<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available_credits: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_up_url: Option<&'a str>,
 }
 
 impl ApiError {
@@ -96,6 +119,21 @@ impl ApiError {
             ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::InsufficientCredits { .. } => {
                 (StatusCode::PAYMENT_REQUIRED, "insufficient_credits")
+            }
+            ApiError::HoldNotFound => (StatusCode::NOT_FOUND, "hold_not_found"),
+            ApiError::HoldResolved { status, .. } => (
+                StatusCode::CONFLICT,
+                match status {
+                    engine::holds::HoldStatus::Captured => "hold_already_captured",
+                    engine::holds::HoldStatus::Released => "hold_already_released",
+                    engine::holds::HoldStatus::Expired => "hold_expired",
+                    engine::holds::HoldStatus::Pending => "hold_pending",
+                },
+            ),
+            ApiError::HoldsPending { .. } => (StatusCode::CONFLICT, "holds_pending"),
+            ApiError::ModelNotPriced { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_model"),
+            ApiError::PriceCurrencyMismatch { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "price_currency_mismatch")
             }
             ApiError::WalletNotFound => (StatusCode::NOT_FOUND, "wallet_not_found"),
             ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "route_not_found"),
@@ -135,7 +173,11 @@ impl ApiError {
             | ApiError::InvalidAmount { message, .. }
             | ApiError::InvalidField { message, .. }
             | ApiError::InvalidIdempotencyKey { message }
-            | ApiError::InsufficientCredits { message }
+            | ApiError::InsufficientCredits { message, .. }
+            | ApiError::HoldResolved { message, .. }
+            | ApiError::HoldsPending { message }
+            | ApiError::ModelNotPriced { message }
+            | ApiError::PriceCurrencyMismatch { message }
             | ApiError::WalletNotActive { message }
             | ApiError::WalletTerminated { message }
             | ApiError::InvalidStatusTransition { message }
@@ -149,6 +191,7 @@ impl ApiError {
             ApiError::WalletNotFound => "no wallet with this id".into(),
             ApiError::RouteNotFound => "no such route".into(),
             ApiError::KeyNotFound => "no API key with this id".into(),
+            ApiError::HoldNotFound => "no hold with this id".into(),
             ApiError::MethodNotAllowed => "this route does not accept this method".into(),
             ApiError::IdempotencyKeyReused => {
                 "this Idempotency-Key was already used with a different request".into()
@@ -173,7 +216,7 @@ impl ApiError {
             ApiError::InvalidIdempotencyKey { .. } => Some("Idempotency-Key"),
             ApiError::FeeTypeNotCovered { .. } => Some("fee_type"),
             ApiError::LotNotFound { .. } => Some("lot_id"),
-            ApiError::UnknownModel { .. } => Some("model"),
+            ApiError::UnknownModel { .. } | ApiError::ModelNotPriced { .. } => Some("model"),
             _ => None,
         }
     }
@@ -211,6 +254,12 @@ pub struct ErrorView {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// 402 only: the credits that were available.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available_credits: Option<String>,
+    /// 402 only, when `[gateway] top_up_url` is set: where to buy more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_up_url: Option<String>,
 }
 
 /// The body of every error response (documentation schema of `Body`).
@@ -223,12 +272,37 @@ impl ApiError {
     /// Status and JSON detail, for an error reported inside a 200 reply.
     pub fn view(&self) -> (u16, ErrorView) {
         let (status, code) = self.status_and_code();
+        let (available_credits, top_up_url) = self.payment_details();
         let view = ErrorView {
             code,
             message: self.message(),
             field: self.field_name().map(str::to_owned),
+            available_credits: available_credits.map(str::to_owned),
+            top_up_url: top_up_url.map(str::to_owned),
         };
         (status.as_u16(), view)
+    }
+}
+
+impl ApiError {
+    /// A 402's available credits and top-up link.
+    fn payment_details(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            ApiError::InsufficientCredits {
+                available_credits,
+                top_up_url,
+                ..
+            } => (available_credits.as_deref(), top_up_url.as_deref()),
+            _ => (None, None),
+        }
+    }
+
+    /// Adds the link where the wallet's owner buys more credits to a 402.
+    pub fn with_top_up_url(mut self, url: Option<String>) -> ApiError {
+        if let ApiError::InsufficientCredits { top_up_url, .. } = &mut self {
+            *top_up_url = url;
+        }
+        self
     }
 }
 
@@ -247,11 +321,14 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let (status, code) = self.status_and_code();
         let message = self.message();
+        let (available_credits, top_up_url) = self.payment_details();
         let body = Body {
             error: Detail {
                 code,
                 message: &message,
                 field: self.field_name(),
+                available_credits,
+                top_up_url,
             },
         };
         let mut response = HttpResponse::build(status);
@@ -267,6 +344,12 @@ impl From<EngineError> for ApiError {
         match error {
             EngineError::Rejected(refusal) => ApiError::from(refusal),
             EngineError::WalletNotFound => ApiError::WalletNotFound,
+            EngineError::HoldNotFound => ApiError::HoldNotFound,
+            EngineError::UnknownModel(model) => ApiError::ModelNotPriced {
+                message: format!(
+                    "no price of model {model:?} is in force; usage is never priced at zero"
+                ),
+            },
             EngineError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
             EngineError::Overloaded(reason) => {
                 tracing::warn!(reason, "request refused: overloaded");
@@ -289,7 +372,31 @@ impl From<WalletError> for ApiError {
     fn from(refusal: WalletError) -> ApiError {
         let message = refusal.to_string();
         match refusal {
-            WalletError::InsufficientCredits { .. } => ApiError::InsufficientCredits { message },
+            WalletError::InsufficientCredits { available, .. } => ApiError::InsufficientCredits {
+                message,
+                available_credits: Some(available.to_string()),
+                top_up_url: None,
+            },
+            WalletError::HoldNotPending { .. } => ApiError::HoldNotFound,
+            WalletError::HoldResolved { status, .. } => ApiError::HoldResolved { message, status },
+            WalletError::HoldsPending { .. } | WalletError::TooManyHolds { .. } => {
+                ApiError::HoldsPending { message }
+            }
+            WalletError::UnknownModel { .. } => ApiError::ModelNotPriced { message },
+            WalletError::Price { field, error } => match error {
+                engine::prices::PriceError::CurrencyMismatch { .. } => {
+                    ApiError::PriceCurrencyMismatch { message }
+                }
+                engine::prices::PriceError::CreditsOutOfRange
+                | engine::prices::PriceError::CostOutOfRange => ApiError::AmountOutOfRange {
+                    message,
+                    field: field.to_owned(),
+                },
+                _ => ApiError::InvalidField {
+                    message,
+                    field: field.to_owned(),
+                },
+            },
             WalletError::NotPositive { field }
             | WalletError::CurrencyScale { field, .. }
             | WalletError::BelowOneCreditUnit { field }

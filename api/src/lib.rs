@@ -7,6 +7,7 @@ pub mod body;
 pub mod deliverer;
 pub mod dto;
 pub mod error;
+pub mod gateway;
 pub mod import;
 pub mod keys;
 pub mod limits;

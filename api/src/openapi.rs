@@ -4,7 +4,9 @@
 //! bearer scheme and the error responses every `/v1` route may give.
 
 use crate::error::ErrorBody;
-use crate::routes::{admin, batch, clock, deposits, events, prices, system, transactions, wallets};
+use crate::routes::{
+    admin, batch, clock, deposits, events, holds, prices, system, transactions, usage, wallets,
+};
 use actix_web::HttpResponse;
 use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -28,6 +30,12 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         transactions::create,
         transactions::debit,
         transactions::list,
+        holds::place,
+        holds::capture,
+        holds::release,
+        holds::get,
+        holds::list,
+        usage::record,
         deposits::deposit,
         deposits::balance,
         batch::debits,

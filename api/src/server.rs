@@ -112,6 +112,7 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
         manual_clock,
         deliverer,
         batch_bytes: crate::limits::BatchBytes::new(settings.batch_bytes_in_flight_max),
+        gateway: settings.gateway.clone(),
     });
     let in_flight = web::Data::new(crate::limits::InFlight::new(
         settings.in_flight_requests_max,

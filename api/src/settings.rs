@@ -104,6 +104,7 @@ pub struct Settings {
     pub expiry_notice_hours: u64,
     pub user_wallets: UserWallets,
     pub webhooks: Webhooks,
+    pub gateway: crate::gateway::GatewaySettings,
 }
 
 impl Settings {
@@ -157,6 +158,22 @@ impl Settings {
             ("metadata_key_len_max", self.metadata_key_len_max),
             ("metadata_value_len_max", self.metadata_value_len_max),
         ];
+        if self.gateway.hold_ttl_max_seconds == 0
+            || self.gateway.hold_ttl_default_seconds == 0
+            || self.gateway.hold_ttl_default_seconds > self.gateway.hold_ttl_max_seconds
+        {
+            return Err(invalid(
+                "gateway.hold_ttl_default_seconds",
+                "must be from 1 to gateway.hold_ttl_max_seconds (itself at least 1)",
+            ));
+        }
+        // A TTL is kept in ms as an i64 and added to the clock: bound it.
+        if self.gateway.hold_ttl_max_seconds > 366 * 24 * 3600 {
+            return Err(invalid(
+                "gateway.hold_ttl_max_seconds",
+                "must be at most 31622400 (366 days)",
+            ));
+        }
         for (key, value) in positive {
             if value == 0 {
                 return Err(invalid(key, "must be greater than zero"));
@@ -303,6 +320,7 @@ impl Settings {
             expiry_notice_hours,
             user_wallets: _,
             webhooks,
+            gateway: _,
         } = self;
         Ok(EngineConfig {
             data_dir: data_dir.clone(),

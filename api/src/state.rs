@@ -29,4 +29,6 @@ pub struct AppState {
     pub deliverer: Option<Arc<Deliverer>>,
     /// Bytes of batch bodies the server may hold at once.
     pub batch_bytes: crate::limits::BatchBytes,
+    /// Hold TTLs and the top-up link of a 402.
+    pub gateway: crate::gateway::GatewaySettings,
 }

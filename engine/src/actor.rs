@@ -456,9 +456,18 @@ impl WalletActor {
             // record here is older than the wallet. Cannot happen while the
             // hold is pending in memory; kept as a typed refusal.
             (HoldStatus::Pending, _) => refused(HoldStatus::Pending),
-            (HoldStatus::Expired, Some((amount, metadata))) if record.late_capture_seq.is_none() => {
-                let placed = load_entry(self.shared.store.as_ref(), &self.wallet.id, record.placed_seq)?;
-                let held = placed.hold.as_ref().map_or(Credits::ZERO, |hold| hold.credits);
+            (HoldStatus::Expired, Some((amount, metadata)))
+                if record.late_capture_seq.is_none() =>
+            {
+                let placed = load_entry(
+                    self.shared.store.as_ref(),
+                    &self.wallet.id,
+                    record.placed_seq,
+                )?;
+                let held = placed
+                    .hold
+                    .as_ref()
+                    .map_or(Credits::ZERO, |hold| hold.credits);
                 Ok(Some(Command::LateCapture {
                     hold: hold.clone(),
                     held,

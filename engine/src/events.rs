@@ -229,7 +229,10 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, StoreError> {
 /// The delivery status and creation time of an encoded event, read from
 /// its header (or, for a value written before headers, by decoding it).
 pub fn retention_facts(bytes: &[u8]) -> Option<(DeliveryStatus, i64)> {
-    if !bytes.first().is_some_and(|version| codec::is_readable(*version)) {
+    if !bytes
+        .first()
+        .is_some_and(|version| codec::is_readable(*version))
+    {
         return None;
     }
     if bytes.get(1) != Some(&HEADER_TAG) {

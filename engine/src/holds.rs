@@ -7,8 +7,8 @@
 //! use go back to the very lots they came from. The wallet's `balance` is
 //! what its lots hold, the **available** credits; `held` is what its pending
 //! holds hold; the total is their sum. A ledger entry that moves credits in
-//! or out of a hold carries a `HoldMove`: which hold, which step, the
-//! per-lot parts moved and the held balance after, so the ledger alone
+//! or out of a hold carries a `HoldMove`: which hold, which step and the
+//! per-lot parts moved, and every entry the held balance after it, so the ledger alone
 //! recomputes both balances and the set of pending holds.
 // #[PerformanceCriticalPath]
 
@@ -67,8 +67,6 @@ pub struct HoldMove {
     pub expires_at_ms: i64,
     /// The price version it was priced at, if it was.
     pub price_version: Option<PriceVersionId>,
-    /// The wallet's held credits after the entry, by kind.
-    pub held_after: crate::wallet::Balance,
 }
 
 /// Where a hold stands.
@@ -143,11 +141,7 @@ impl crate::store::codec::Stored for HoldRecord {}
 /// earliest expiry, then oldest), so a capture spends the held credits a
 /// debit would have spent and gives back the ones it would have kept.
 fn order(part: &LotChange) -> (crate::lots::CreditKind, i64, u64) {
-    (
-        part.kind,
-        part.expires_at_ms.unwrap_or(i64::MAX),
-        part.lot,
-    )
+    (part.kind, part.expires_at_ms.unwrap_or(i64::MAX), part.lot)
 }
 
 /// Splits a hold's parts for a capture of `credits` (at most the hold):

@@ -99,7 +99,10 @@ pub fn decode(bytes: &[u8]) -> Result<(IdempotencyRecord, i64), StoreError> {
 
 /// The creation time of an encoded record, without decoding the rest.
 pub fn created_at_ms(bytes: &[u8]) -> Option<i64> {
-    if !bytes.first().is_some_and(|version| crate::store::codec::is_readable(*version)) {
+    if !bytes
+        .first()
+        .is_some_and(|version| crate::store::codec::is_readable(*version))
+    {
         return None;
     }
     let stamp: [u8; 8] = bytes.get(1..9)?.try_into().ok()?;

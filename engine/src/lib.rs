@@ -16,8 +16,8 @@ pub mod credentials;
 pub mod engine;
 pub mod error;
 pub mod events;
-pub mod idempotency;
 pub mod holds;
+pub mod idempotency;
 pub mod ids;
 pub mod lots;
 pub mod metrics;
@@ -46,12 +46,13 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use commit::Durability;
 #[cfg(feature = "rocks")]
 pub use engine::{
-    BatchItem, Created, Engine, EngineConfig, OpenError, Page, PriceList, PriceVersionPage,
-    StoreLayer, Target, TimerPass, WalletFilter, WalletList,
+    BatchItem, CaptureRequest, Created, Engine, EngineConfig, HoldPage, HoldRequest, HoldView,
+    OpenError, Page, PriceList, PriceVersionPage, StoreLayer, Target, TimerPass, WalletFilter,
+    WalletList,
 };
 pub use error::Error;
 pub use events::{Delivery, DeliveryStatus, Event, EventKind};
-pub use ids::{PriceVersionId, TxnId, WalletId};
+pub use ids::{HoldId, PriceVersionId, TxnId, WalletId};
 pub use lots::{CreditKind, Lot, LotChange};
 pub use money::{Credits, Currency};
 pub use prices::{

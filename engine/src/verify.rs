@@ -297,39 +297,48 @@ impl HeldState {
 
     /// Replays one entry's hold move, reporting what does not add up.
     fn apply(&mut self, wallet: &WalletId, entry: &Entry, report: &mut Report) {
-        let Some(hold) = &entry.hold else {
-            return;
-        };
         let mut bad = |detail: String| {
             report.mismatch(Some(wallet), format!("entry #{}: {detail}", entry.seq));
         };
-        let moved = lots::total(&hold.parts, CreditKind::Paid)
-            .zip(lots::total(&hold.parts, CreditKind::Granted));
-        let after = moved.and_then(|(paid, granted)| {
-            self.held.shifted(Balance { paid, granted })
-        });
-        if after != Some(hold.held_after) {
+        let moved = entry
+            .hold
+            .as_ref()
+            .map_or(Some(Balance::default()), |hold| {
+                lots::total(&hold.parts, CreditKind::Paid)
+                    .zip(lots::total(&hold.parts, CreditKind::Granted))
+                    .map(|(paid, granted)| Balance { paid, granted })
+            });
+        if moved.and_then(|moved| self.held.shifted(moved)) != Some(entry.held) {
             bad(format!(
-                "held {:?} moved by parts {moved:?} is not the entry's held after {:?}",
-                self.held, hold.held_after
+                "held {:?} moved by {moved:?} is not the entry's held after {:?}",
+                self.held, entry.held
             ));
         }
-        if hold.held_after.paid.is_negative() || hold.held_after.granted.is_negative() {
+        if entry.held.paid.is_negative() || entry.held.granted.is_negative() {
             bad("held credits below zero".into());
         }
-        self.held = hold.held_after;
+        self.held = entry.held;
+        let Some(hold) = &entry.hold else {
+            return;
+        };
         let parts_total = hold
             .parts
             .iter()
-            .try_fold(crate::money::Credits::ZERO, |sum, part| sum.checked_add(part.delta));
+            .try_fold(crate::money::Credits::ZERO, |sum, part| {
+                sum.checked_add(part.delta)
+            });
         let index = self.pending.iter().position(|(id, _, _)| *id == hold.id);
         match (hold.step, index) {
             (HoldStep::Place, None) => {
                 // The lots gave exactly what the hold took.
                 if holds::emptied(&hold.parts) != entry.lots || parts_total != Some(hold.credits) {
-                    bad(format!("hold {} took other credits than its lots gave", hold.id));
+                    bad(format!(
+                        "hold {} took other credits than its lots gave",
+                        hold.id
+                    ));
                 }
-                self.pending.push((hold.id.clone(), hold.credits, entry.seq));
+                self.pending
+                    .push((hold.id.clone(), hold.credits, entry.seq));
                 self.seen.push((
                     hold.id.clone(),
                     HoldRecord {
@@ -350,7 +359,10 @@ impl HeldState {
                     {
                         record.late_capture_seq = Some(entry.seq);
                     }
-                    _ => bad(format!("late capture of hold {} that had not expired", hold.id)),
+                    _ => bad(format!(
+                        "late capture of hold {} that had not expired",
+                        hold.id
+                    )),
                 }
             }
             (HoldStep::LateCapture, Some(_)) => {
@@ -359,7 +371,10 @@ impl HeldState {
             (step, Some(index)) => {
                 let (_, credits, _) = self.pending.remove(index);
                 if parts_total.map(crate::money::Credits::negated) != Some(credits) {
-                    bad(format!("hold {} of {credits} resolved by parts of {parts_total:?}", hold.id));
+                    bad(format!(
+                        "hold {} of {credits} resolved by parts of {parts_total:?}",
+                        hold.id
+                    ));
                 }
                 if let Some((_, record)) = self.seen.iter_mut().find(|(id, _)| *id == hold.id) {
                     record.status = HoldStatus::after(step);
@@ -371,7 +386,9 @@ impl HeldState {
         let pending_sum = self
             .pending
             .iter()
-            .try_fold(crate::money::Credits::ZERO, |sum, (_, credits, _)| sum.checked_add(*credits));
+            .try_fold(crate::money::Credits::ZERO, |sum, (_, credits, _)| {
+                sum.checked_add(*credits)
+            });
         if pending_sum != Some(self.held.total()) {
             bad(format!(
                 "held credits {} are not the sum of the pending holds {pending_sum:?}",
@@ -403,7 +420,10 @@ impl HeldState {
             if indexed != (expected.status == HoldStatus::Pending) {
                 report.mismatch(
                     Some(wallet),
-                    format!("hold {id} is {:?} but its pending index says {indexed}", expected.status),
+                    format!(
+                        "hold {id} is {:?} but its pending index says {indexed}",
+                        expected.status
+                    ),
                 );
             }
         }

@@ -8,11 +8,11 @@
 //! balances after it, so the ledger alone can recompute and check a wallet.
 // #[PerformanceCriticalPath]
 
-use crate::holds::{self, Hold, HoldMove, HoldStep, HoldStatus};
+use crate::holds::{self, Hold, HoldMove, HoldStatus, HoldStep};
 use crate::ids::{HoldId, PriceVersionId, TxnId, WalletId};
 use crate::lots::{self, CreditKind, Lot, LotChange};
-use crate::prices::{PriceError, PriceVersion, Rounding, Usage};
 use crate::money::{credits_for_amount, Credits, Currency, Fixed, RATE_MAX, RATE_SCALE};
+use crate::prices::{PriceError, PriceVersion, Rounding, Usage};
 use crate::rules::{RuleRefusal, Trigger};
 use crate::terms::{FeeType, Terms, TermsPatch, TermsSpec};
 use rust_decimal::Decimal;
@@ -471,14 +471,10 @@ pub struct Entry {
     pub terms: Option<Arc<Terms>>,
     /// What the entry did to a hold, if anything. (Format 4.)
     pub hold: Option<Box<HoldMove>>,
-}
-
-impl Entry {
-    /// The wallet's held credits after the entry: carried by entries that
-    /// move a hold; otherwise unchanged, so the caller passes the last known.
-    pub fn held_after(&self, before: Balance) -> Balance {
-        self.hold.as_ref().map_or(before, |hold| hold.held_after)
-    }
+    /// Credits in pending holds after the change; `after` is what is
+    /// available, and the total is their sum. (Format 4; format-3 entries
+    /// read as zero, which they were: format 3 had no holds.)
+    pub held: Balance,
 }
 
 /// Why a command was refused. Each is a client-visible business rule.
@@ -855,30 +851,29 @@ impl Wallet {
         // The no-overdraft rule: whatever the command, no balance goes below zero.
         assert!(!after.paid.is_negative(), "paid balance below zero");
         assert!(!after.granted.is_negative(), "granted balance below zero");
-        let hold = match draft.hold {
-            None => None,
+        let (hold, held) = match draft.hold {
+            None => (None, self.held),
             Some(hold) => {
                 let moved = Balance::of_changes(&hold.parts).ok_or_else(out_of_range)?;
-                let held_after = self.held.shifted(moved).ok_or_else(out_of_range)?;
-                // Available plus held stays within range: the total only
-                // shrinks or keeps, except a release, which moves within it.
-                held_after
-                    .total()
+                let held = self.held.shifted(moved).ok_or_else(out_of_range)?;
+                // Available plus held stays within range: a hold moves credits
+                // within the total, a capture shrinks it.
+                held.total()
                     .checked_add(after.total())
                     .ok_or_else(out_of_range)?;
                 assert!(
-                    !held_after.paid.is_negative() && !held_after.granted.is_negative(),
+                    !held.paid.is_negative() && !held.granted.is_negative(),
                     "held balance below zero"
                 );
-                Some(Box::new(HoldMove {
+                let hold = Box::new(HoldMove {
                     id: hold.id,
                     step: hold.step,
                     parts: hold.parts,
                     credits: hold.credits,
                     expires_at_ms: hold.expires_at_ms,
                     price_version: hold.price_version,
-                    held_after,
-                }))
+                });
+                (Some(hold), held)
             }
         };
         Ok(Entry {
@@ -899,6 +894,7 @@ impl Wallet {
             fee_type: draft.fee_type,
             terms: draft.terms,
             hold,
+            held,
         })
     }
 
@@ -930,12 +926,16 @@ impl Wallet {
                 HoldStep::Capture | HoldStep::Release | HoldStep::Expire => {
                     let before = self.holds.len();
                     self.holds.retain(|pending| pending.id != hold.id);
-                    assert_eq!(self.holds.len() + 1, before, "entry resolves a hold that is not pending");
+                    assert_eq!(
+                        self.holds.len() + 1,
+                        before,
+                        "entry resolves a hold that is not pending"
+                    );
                 }
                 HoldStep::LateCapture => {}
             }
-            self.held = hold.held_after;
         }
+        self.held = entry.held;
         self.balance = entry.after;
         self.status = entry.status;
         self.seq = entry.seq;
@@ -960,12 +960,10 @@ impl Wallet {
                 | Command::Capture { .. }
                 | Command::Usage { .. }
                 | Command::LateCapture { .. },
-            ) => {
-                Err(WalletError::NotActive {
-                    wallet,
-                    status: WalletStatus::Pending.as_str(),
-                })
-            }
+            ) => Err(WalletError::NotActive {
+                wallet,
+                status: WalletStatus::Pending.as_str(),
+            }),
             // A pending wallet becomes active on its first paid top-up.
             (WalletStatus::Pending, Command::TopUp { paid, .. }) if !paid.is_zero() => {
                 Ok(WalletStatus::Active)
@@ -1041,7 +1039,11 @@ impl Wallet {
     /// The wallet's total: available plus held.
     pub fn total(&self) -> Balance {
         Balance {
-            paid: self.balance.paid.checked_add(self.held.paid).unwrap_or(Credits::MAX),
+            paid: self
+                .balance
+                .paid
+                .checked_add(self.held.paid)
+                .unwrap_or(Credits::MAX),
             granted: self
                 .balance
                 .granted
@@ -1072,7 +1074,11 @@ impl Wallet {
     /// The credits `priced` costs at this wallet's rate, rounded up (a call
     /// is never charged less than it cost), and the metadata that records
     /// how: model, counts, version and the cost's parts.
-    fn price(&self, priced: &Priced, field: &'static str) -> Result<(Credits, Metadata), WalletError> {
+    fn price(
+        &self,
+        priced: &Priced,
+        field: &'static str,
+    ) -> Result<(Credits, Metadata), WalletError> {
         let version = priced
             .price
             .as_deref()
@@ -1093,14 +1099,26 @@ impl Wallet {
             ("model".to_owned(), priced.model.clone()),
             ("price_version".to_owned(), version.id.to_string()),
             ("input_tokens".to_owned(), usage.input_tokens.to_string()),
-            ("cached_input_tokens".to_owned(), usage.cached_input_tokens.to_string()),
-            ("cache_write_tokens".to_owned(), usage.cache_write_tokens.to_string()),
+            (
+                "cached_input_tokens".to_owned(),
+                usage.cached_input_tokens.to_string(),
+            ),
+            (
+                "cache_write_tokens".to_owned(),
+                usage.cache_write_tokens.to_string(),
+            ),
             ("output_tokens".to_owned(), usage.output_tokens.to_string()),
-            ("reasoning_tokens".to_owned(), usage.reasoning_tokens.to_string()),
+            (
+                "reasoning_tokens".to_owned(),
+                usage.reasoning_tokens.to_string(),
+            ),
             ("requests".to_owned(), usage.requests.to_string()),
             ("cost_currency".to_owned(), cost.currency.to_string()),
             ("cost_input".to_owned(), cost.input.to_string()),
-            ("cost_cached_input".to_owned(), cost.cached_input.to_string()),
+            (
+                "cost_cached_input".to_owned(),
+                cost.cached_input.to_string(),
+            ),
             ("cost_cache_write".to_owned(), cost.cache_write.to_string()),
             ("cost_output".to_owned(), cost.output.to_string()),
             ("cost_reasoning".to_owned(), cost.reasoning.to_string()),
@@ -1186,7 +1204,12 @@ impl Wallet {
                 holds::returned(&pending.parts, credits)
             }
             Some(excess) => self.take(excess, None, "credits")?,
-            None => return Err(WalletError::OutOfRange { field: "credits", max: Credits::MAX }),
+            None => {
+                return Err(WalletError::OutOfRange {
+                    field: "credits",
+                    max: Credits::MAX,
+                })
+            }
         };
         let mut draft = Draft::new(EntryKind::Debit, changes, metadata);
         if !record.is_empty() {

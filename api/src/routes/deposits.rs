@@ -67,6 +67,7 @@ pub async fn balance(
         Some(wallet) => {
             let credits = BalanceView::new(
                 wallet.balance,
+                wallet.held,
                 wallet.rate_amount.to_decimal(),
                 wallet.currency,
             );
@@ -81,6 +82,7 @@ pub async fn balance(
         }
         None => {
             let credits = BalanceView::new(
+                engine::wallet::Balance::default(),
                 engine::wallet::Balance::default(),
                 config.user_wallet_rate,
                 config.user_wallet_currency,

@@ -7,9 +7,11 @@ pub mod batch;
 pub mod clock;
 pub mod deposits;
 pub mod events;
+pub mod holds;
 pub mod prices;
 pub mod system;
 pub mod transactions;
+pub mod usage;
 pub mod wallets;
 
 use crate::auth::{Access, Need};
@@ -31,6 +33,26 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 )
                 .service(
                     resource("/v1/debits/batch", Read, Debit).route(web::post().to(batch::debits)),
+                )
+                .service(
+                    resource("/v1/wallets/{id}/holds", BalanceRead, Debit)
+                        .route(web::post().to(holds::place))
+                        .route(web::get().to(holds::list)),
+                )
+                .service(
+                    resource("/v1/holds/{id}/capture", BalanceRead, Debit)
+                        .route(web::post().to(holds::capture)),
+                )
+                .service(
+                    resource("/v1/holds/{id}/release", BalanceRead, Debit)
+                        .route(web::post().to(holds::release)),
+                )
+                .service(
+                    resource("/v1/holds/{id}", BalanceRead, Debit).route(web::get().to(holds::get)),
+                )
+                .service(
+                    resource("/v1/wallets/{id}/usage", BalanceRead, Debit)
+                        .route(web::post().to(usage::record)),
                 )
                 .service(
                     resource("/v1/wallets/{id}", BalanceRead, Write)

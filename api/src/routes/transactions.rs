@@ -95,8 +95,10 @@ pub async fn debit(
         metadata: dto::metadata_from_map(&state.limits, body.metadata)?,
         fee_type: dto::fee_type(body.fee_type.as_deref())?,
     };
-    let receipt = state.engine.execute(&id, command, key).await?;
-    Ok(created(&receipt))
+    match state.engine.execute(&id, command, key).await {
+        Ok(receipt) => Ok(created(&receipt)),
+        Err(error) => Err(super::holds::with_top_up_url(&state, &id, error).await),
+    }
 }
 
 /// Query of the ledger list.

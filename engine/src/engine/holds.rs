@@ -204,7 +204,12 @@ impl Engine {
                 }
             }
         }
-        let scanned_all = pairs.len() < HOLD_SCAN_MAX && last.as_ref() == pairs.last().and_then(|(key, _)| keys::hold_of_index(key)).as_ref();
+        let scanned_all = pairs.len() < HOLD_SCAN_MAX
+            && last.as_ref()
+                == pairs
+                    .last()
+                    .and_then(|(key, _)| keys::hold_of_index(key))
+                    .as_ref();
         let next_cursor = if scanned_all && holds.len() < limit {
             None
         } else {
@@ -233,7 +238,9 @@ impl Engine {
                 let held: crate::money::Credits =
                     crate::store::codec::decode(Cf::Holds.name(), value)?;
                 count += 1;
-                credits = credits.checked_add(held).unwrap_or(crate::money::Credits::MAX);
+                credits = credits
+                    .checked_add(held)
+                    .unwrap_or(crate::money::Credits::MAX);
             }
             match pairs.last() {
                 Some((key, _)) if pairs.len() == HOLD_SCAN_MAX => start = Some(key.clone()),
@@ -274,8 +281,15 @@ impl Engine {
         record: &HoldRecord,
         model: Option<&str>,
     ) -> Result<Arc<PriceVersion>, Error> {
-        let placed = load_entry(self.shared.store.as_ref(), &record.wallet_id, record.placed_seq)?;
-        let version = placed.hold.as_ref().and_then(|hold| hold.price_version.clone());
+        let placed = load_entry(
+            self.shared.store.as_ref(),
+            &record.wallet_id,
+            record.placed_seq,
+        )?;
+        let version = placed
+            .hold
+            .as_ref()
+            .and_then(|hold| hold.price_version.clone());
         match version {
             Some(version) => {
                 let price = self

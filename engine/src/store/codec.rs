@@ -65,7 +65,8 @@ pub fn body<T: Serialize>(value: &T) -> Vec<u8> {
 
 fn append<T: Serialize>(value: &T, bytes: &mut Vec<u8>) {
     // Encoding plain data into a Vec cannot fail: no I/O, no unsupported types.
-    if let Err(error) = bincode::serde::encode_into_std_write(value, bytes, bincode::config::standard())
+    if let Err(error) =
+        bincode::serde::encode_into_std_write(value, bytes, bincode::config::standard())
     {
         unreachable!("bincode encoding into memory failed: {error}");
     }

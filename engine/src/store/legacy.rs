@@ -96,6 +96,7 @@ impl From<EntryV3> for Entry {
             fee_type: old.fee_type,
             terms: old.terms,
             hold: None,
+            held: Balance::default(),
         }
     }
 }
