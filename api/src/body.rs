@@ -1,5 +1,6 @@
 //! Reading request bodies: the size limit (413 before and while reading),
-//! the client timeout (408), then `dto::decode_json`.
+//! the client timeout (408), then `dto::decode_json` (or, where every field
+//! is optional, an empty body as the defaults).
 
 use crate::error::ApiError;
 use actix_web::{http::header, web, HttpRequest};
@@ -13,6 +14,31 @@ pub async fn read_json<T: DeserializeOwned>(
     payload: web::Payload,
     limit: usize,
 ) -> Result<T, ApiError> {
+    let body = read_bytes(request, payload, limit).await?;
+    crate::dto::decode_json(&body)
+}
+
+/// As [`read_json`], but an empty body (or only whitespace) is `T`'s
+/// default: for routes whose every field is optional (a capture of the
+/// whole hold is `POST` with no body).
+pub async fn read_json_or_default<T: DeserializeOwned + Default>(
+    request: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let body = read_bytes(request, payload, limit).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    crate::dto::decode_json(&body)
+}
+
+/// Reads at most `limit` bytes of body, within the client timeout.
+async fn read_bytes(
+    request: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
     let timeout = request
         .app_data::<web::Data<crate::state::AppState>>()
         .map_or(std::time::Duration::from_secs(10), |state| {
@@ -23,11 +49,11 @@ pub async fn read_json<T: DeserializeOwned>(
         .map_err(|_| ApiError::RequestTimeout)?
 }
 
-async fn read_limited<T: DeserializeOwned>(
+async fn read_limited(
     request: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
-) -> Result<T, ApiError> {
+) -> Result<web::BytesMut, ApiError> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -47,5 +73,5 @@ async fn read_limited<T: DeserializeOwned>(
         }
         body.extend_from_slice(&chunk);
     }
-    crate::dto::decode_json(&body)
+    Ok(body)
 }

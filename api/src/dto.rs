@@ -10,8 +10,8 @@ use engine::money::{
     amount_for_credits, parse_decimal, AmountError, Credits, Currency, RATE_SCALE,
 };
 use engine::{
-    Entry, FeeType, FeeTypes, Interval, Metadata, Method, Rule, RuleSpec, TermsPatch, TermsSpec,
-    Trigger, TriggerSpec, Wallet,
+    CreditKind, Entry, EntryKind, FeeType, FeeTypes, Interval, Metadata, Method, Rule, RuleSpec,
+    TermsPatch, TermsSpec, Trigger, TriggerSpec, Wallet,
 };
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
@@ -770,9 +770,13 @@ pub struct TransactionView {
     pub sequence: u64,
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// `inbound` or `outbound` (the total grows or shrinks), or `internal`
+    /// (HOLD, RELEASE: credits move between available and held).
     pub direction: &'static str,
     pub status: &'static str,
-    /// Credits moved, paid plus granted, always positive.
+    /// Credits moved, paid plus granted, always positive: the change of the
+    /// wallet's total (a capture: what it spent), or for HOLD and RELEASE
+    /// what moved into or out of the hold.
     pub credits: String,
     pub paid_credits: String,
     pub granted_credits: String,
@@ -808,8 +812,32 @@ impl TransactionView {
                 credits
             }
         };
-        let paid = magnitude(entry.delta.paid);
-        let granted = magnitude(entry.delta.granted);
+        // What the entry did to the wallet's total (available plus held),
+        // by kind: summing the ledger gives the totals a wallet shows. A
+        // hold or release moves credits within the total: it shows what it
+        // moved, and its direction is `internal` (no sum counts it).
+        let held = entry
+            .hold
+            .as_ref()
+            .map(|hold| &hold.parts[..])
+            .unwrap_or(&[]);
+        let kind_total = |kind, available: Credits| {
+            engine::lots::total(held, kind)
+                .and_then(|moved| available.checked_add(moved))
+                .unwrap_or(available)
+        };
+        let internal = matches!(entry.kind, EntryKind::Hold | EntryKind::Release);
+        let (paid, granted) = if internal {
+            (
+                magnitude(engine::lots::total(held, CreditKind::Paid).unwrap_or(Credits::ZERO)),
+                magnitude(engine::lots::total(held, CreditKind::Granted).unwrap_or(Credits::ZERO)),
+            )
+        } else {
+            (
+                magnitude(kind_total(CreditKind::Paid, entry.delta.paid)),
+                magnitude(kind_total(CreditKind::Granted, entry.delta.granted)),
+            )
+        };
         let credits = paid.checked_add(granted).unwrap_or(Credits::ZERO);
         let amount = match entry.amount {
             Some(amount) => Some(amount),
@@ -821,7 +849,9 @@ impl TransactionView {
             wallet_id: entry.wallet_id.to_string(),
             sequence: entry.seq,
             kind: entry.kind.as_str(),
-            direction: if entry.kind.is_inbound() {
+            direction: if internal {
+                "internal"
+            } else if entry.kind.is_inbound() {
                 "inbound"
             } else {
                 "outbound"

@@ -3,6 +3,7 @@
 //! drives: the real `tally` binary and the `http-ceiling` bare handler.
 
 use crate::report::{rss_mib, Measurement};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -169,62 +170,208 @@ fn load_requests(
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<Measurement> {
+    let requests: Arc<Vec<Vec<u8>>> = Arc::new(requests);
+    drive(
+        scenario,
+        server,
+        connections,
+        move |connection, addr, started| {
+            let requests = Arc::clone(&requests);
+            async move {
+                let mut outcome = Outcome::default();
+                let Ok(mut stream) = connect(addr).await else {
+                    outcome.fail(0);
+                    return outcome;
+                };
+                let mut buffer = Vec::with_capacity(4096);
+                let mut next = connection;
+                while started.elapsed() < duration {
+                    let request = &requests[next % requests.len()];
+                    next = next.wrapping_mul(31).wrapping_add(17);
+                    let t0 = Instant::now();
+                    match exchange(&mut stream, request, &mut buffer).await {
+                        Ok(status) if (200..300).contains(&status) => outcome.done(t0),
+                        Ok(status) => outcome.fail(status),
+                        Err(_) => {
+                            outcome.fail(0);
+                            break;
+                        }
+                    }
+                }
+                outcome
+            }
+        },
+    )
+}
+
+/// The `gateway` loop: on each connection, place a hold (`hold_body`) on one
+/// of `wallets` (the same walk over them as [`load`]), then capture it
+/// (`capture_body`). One operation is the pair; its latency runs from
+/// sending the hold to the capture's reply. A refused hold is one error and
+/// its capture is not sent.
+pub(crate) fn load_hold_capture(
+    scenario: &str,
+    server: &ServerProcess,
+    wallets: &[String],
+    hold_body: &str,
+    capture_body: &str,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Measurement> {
+    let holds: Arc<Vec<Vec<u8>>> = Arc::new(
+        wallets
+            .iter()
+            .map(|id| raw_request(&format!("/v1/wallets/{id}/holds"), hold_body))
+            .collect(),
+    );
+    let capture_body: Arc<str> = Arc::from(capture_body);
+    drive(
+        scenario,
+        server,
+        connections,
+        move |connection, addr, started| {
+            let holds = Arc::clone(&holds);
+            let capture_body = Arc::clone(&capture_body);
+            async move {
+                let mut outcome = Outcome::default();
+                let Ok(mut stream) = connect(addr).await else {
+                    outcome.fail(0);
+                    return outcome;
+                };
+                let mut buffer = Vec::with_capacity(4096);
+                let mut capture = Vec::with_capacity(512);
+                let mut next = connection;
+                while started.elapsed() < duration {
+                    let hold = &holds[next % holds.len()];
+                    next = next.wrapping_mul(31).wrapping_add(17);
+                    let t0 = Instant::now();
+                    match exchange(&mut stream, hold, &mut buffer).await {
+                        Ok(201) => {}
+                        Ok(status) => {
+                            outcome.fail(status);
+                            continue;
+                        }
+                        Err(_) => {
+                            outcome.fail(0);
+                            break;
+                        }
+                    }
+                    let Some(id) = hold_id(&buffer) else {
+                        outcome.fail(0);
+                        continue;
+                    };
+                    capture_request(&mut capture, id, &capture_body);
+                    match exchange(&mut stream, &capture, &mut buffer).await {
+                        Ok(status) if (200..300).contains(&status) => outcome.done(t0),
+                        Ok(status) => outcome.fail(status),
+                        Err(_) => {
+                            outcome.fail(0);
+                            break;
+                        }
+                    }
+                }
+                outcome
+            }
+        },
+    )
+}
+
+/// The `"id":"hld_…"` of a hold's reply in `response`.
+fn hold_id(response: &[u8]) -> Option<&str> {
+    let start = find(response, b"\"id\":\"hld_")? + b"\"id\":\"".len();
+    let length = response[start..].iter().position(|&byte| byte == b'"')?;
+    std::str::from_utf8(&response[start..start + length]).ok()
+}
+
+/// `POST /v1/holds/{id}/capture` with `body`, written into `out`.
+fn capture_request(out: &mut Vec<u8>, id: &str, body: &str) {
+    use std::io::Write;
+    out.clear();
+    let _ = write!(
+        out,
+        "POST /v1/holds/{id}/capture HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect(addr).await?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Sends one request and reads its response into `buffer`; returns the status.
+async fn exchange(
+    stream: &mut TcpStream,
+    request: &[u8],
+    buffer: &mut Vec<u8>,
+) -> anyhow::Result<u16> {
+    stream.write_all(request).await?;
+    read_response(stream, buffer).await
+}
+
+/// What one connection measured: latencies of the operations that
+/// succeeded, and failures by HTTP status (0: connection or protocol error).
+#[derive(Default)]
+struct Outcome {
+    latencies: Vec<u32>,
+    errors: BTreeMap<u16, u64>,
+}
+
+impl Outcome {
+    fn done(&mut self, t0: Instant) {
+        self.latencies.push(t0.elapsed().as_micros() as u32);
+    }
+
+    fn fail(&mut self, status: u16) {
+        *self.errors.entry(status).or_default() += 1;
+    }
+}
+
+/// Runs `connection(index, addr, started)` for each of `connections` on a
+/// one-thread runtime and summarises what they measured; failures are
+/// printed by status.
+fn drive<F, Fut>(
+    scenario: &str,
+    server: &ServerProcess,
+    connections: usize,
+    connection: F,
+) -> anyhow::Result<Measurement>
+where
+    F: Fn(usize, SocketAddr, Instant) -> Fut,
+    Fut: std::future::Future<Output = Outcome> + Send + 'static,
+{
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let requests: Arc<Vec<Vec<u8>>> = Arc::new(requests);
     let addr = server.addr;
-    let (latencies, errors, elapsed) = runtime.block_on(async move {
+    let (outcome, elapsed) = runtime.block_on(async move {
         let started = Instant::now();
         let handles: Vec<_> = (0..connections)
-            .map(|connection| {
-                let requests = Arc::clone(&requests);
-                tokio::spawn(async move {
-                    let mut latencies = Vec::new();
-                    let mut errors = 0u64;
-                    let Ok(mut stream) = TcpStream::connect(addr).await else {
-                        return (latencies, 1);
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let mut buffer = Vec::with_capacity(4096);
-                    let mut next = connection;
-                    while started.elapsed() < duration {
-                        let request = &requests[next % requests.len()];
-                        next = next.wrapping_mul(31).wrapping_add(17);
-                        let t0 = Instant::now();
-                        if stream.write_all(request).await.is_err() {
-                            errors += 1;
-                            break;
-                        }
-                        match read_response(&mut stream, &mut buffer).await {
-                            Ok(status) if (200..300).contains(&status) => {
-                                latencies.push(t0.elapsed().as_micros() as u32);
-                            }
-                            Ok(_) => errors += 1,
-                            Err(_) => {
-                                errors += 1;
-                                break;
-                            }
-                        }
-                    }
-                    (latencies, errors)
-                })
-            })
+            .map(|index| tokio::spawn(connection(index, addr, started)))
             .collect();
-        let mut latencies = Vec::new();
-        let mut errors = 0;
+        let mut total = Outcome::default();
         for handle in handles {
-            if let Ok((l, e)) = handle.await {
-                latencies.extend(l);
-                errors += e;
+            if let Ok(outcome) = handle.await {
+                total.latencies.extend(outcome.latencies);
+                for (status, count) in outcome.errors {
+                    *total.errors.entry(status).or_default() += count;
+                }
             }
         }
-        (latencies, errors, started.elapsed())
+        (total, started.elapsed())
     });
+    if !outcome.errors.is_empty() {
+        eprintln!(
+            "{scenario}: errors by status (0: connection): {:?}",
+            outcome.errors
+        );
+    }
+    let errors = outcome.errors.values().sum();
     Ok(Measurement::new(
         scenario,
-        latencies,
+        outcome.latencies,
         errors,
         elapsed,
         server.rss_mib(),

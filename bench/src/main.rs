@@ -19,7 +19,8 @@ struct Cli {
     /// Seconds each scenario runs.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Run only scenarios whose name contains this.
+    /// Run only scenarios whose name contains this (or one of several,
+    /// comma-separated: `--only http-single,gateway`).
     #[arg(long)]
     only: Option<String>,
     /// Wallets in the uniform scenarios.
@@ -63,7 +64,11 @@ fn main() -> anyhow::Result<()> {
         return ceiling::serve(workers);
     }
     let duration = Duration::from_secs(cli.seconds);
-    let wanted = |name: &str| cli.only.as_deref().is_none_or(|only| name.contains(only));
+    let wanted = |name: &str| {
+        cli.only
+            .as_deref()
+            .is_none_or(|only| only.split(',').any(|part| name.contains(part)))
+    };
     let mut results: Vec<Measurement> = Vec::new();
     let mut run = |name: &str,
                    scenario: &mut dyn FnMut() -> anyhow::Result<Measurement>|
@@ -89,6 +94,9 @@ fn main() -> anyhow::Result<()> {
     run("http-single", &mut || {
         http_single(cli.wallets, cli.concurrency, duration)
     })?;
+    run("gateway", &mut || {
+        gateway(cli.wallets, cli.concurrency, duration)
+    })?;
     run("http-batch-deposits", &mut || {
         http_batch(true, cli.wallets, cli.batch_items, duration)
     })?;
@@ -111,6 +119,7 @@ fn main() -> anyhow::Result<()> {
         ratio(&results, "engine-hot", "engine-uniform", 0.5),
         ratio(&results, "http-single", "http-ceiling", 0.6),
         ratio(&results, "http-single", "postgres", 5.0),
+        ratio(&results, "gateway", "http-single", 0.4),
     ]
     .into_iter()
     .flatten()
@@ -203,6 +212,28 @@ fn http_single(
         connections,
         duration,
     )
+}
+
+/// The LLM gateway's pattern over HTTP: on the wallets of `http-single`
+/// (each funded with 1,000,000 credits), every connection places a hold of
+/// 1 credit and captures 0.6 of it. Operations are hold+capture pairs.
+fn gateway(wallets: usize, connections: usize, duration: Duration) -> anyhow::Result<Measurement> {
+    let dir = tempfile::tempdir()?;
+    let server = start_tally(dir.path())?;
+    let ids = create_wallets(&server, wallets)?;
+    let measurement = http_load::load_hold_capture(
+        "gateway",
+        &server,
+        &ids,
+        r#"{"credits":"1","ttl_seconds":120}"#,
+        r#"{"credits":"0.6"}"#,
+        connections,
+        duration,
+    )?;
+    Ok(Measurement {
+        note: Some("pairs/s: hold 1 credit, capture 0.6; latency per pair".to_owned()),
+        ..measurement
+    })
 }
 
 /// Creates `count` funded wallets through `POST /v1/wallets`; returns their ids.

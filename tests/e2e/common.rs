@@ -261,6 +261,9 @@ impl Server {
         let entries = self.ledger(id);
         let (mut paid, mut granted) = (Decimal::ZERO, Decimal::ZERO);
         for entry in &entries {
+            if entry["direction"] == "internal" {
+                continue;
+            }
             let sign = if entry["direction"] == "inbound" {
                 Decimal::ONE
             } else {

@@ -11,6 +11,7 @@ mod crash;
 mod delivery;
 mod deposits;
 mod errors;
+mod holds;
 mod idempotency;
 mod import;
 mod keys;

@@ -5,7 +5,7 @@
 //! when configured, the wallet's top-up link.
 
 use super::{created, idempotency_key, wallet_id};
-use crate::body::read_json;
+use crate::body::{read_json, read_json_or_default};
 use crate::dto::{ListView, TransactionView};
 use crate::error::ApiError;
 use crate::gateway::{Capture, HoldView, PlaceHold};
@@ -104,15 +104,8 @@ pub async fn capture(
     let hold = hold_id(&path)?;
     let key = idempotency_key(&request)?;
     // An empty body captures the whole hold.
-    let body: Capture = if request
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .is_some_and(|length| length.as_bytes() == b"0")
-    {
-        Capture::default()
-    } else {
-        read_json(&request, payload, state.limits.body_limit_bytes).await?
-    };
+    let body: Capture =
+        read_json_or_default(&request, payload, state.limits.body_limit_bytes).await?;
     let (amount, metadata) = body.parts(&state.limits)?;
     match state
         .engine
