@@ -1389,6 +1389,93 @@ mod tests {
         }
     }
 
+    fn place(wallet: &mut Wallet, text: &str, ttl_ms: i64) -> HoldId {
+        let command = Command::Hold {
+            amount: HoldAmount::Credits(credits(text)),
+            ttl_ms,
+            metadata: Vec::new(),
+        };
+        let entry = wallet
+            .apply(TxnId::generate(2), &command, None, 2)
+            .expect("placed");
+        wallet.advance(&entry);
+        entry.hold.expect("hold move").id
+    }
+
+    fn capture(hold: &HoldId, text: &str) -> Command {
+        Command::Capture {
+            hold: hold.clone(),
+            amount: CaptureAmount::Credits(credits(text)),
+            metadata: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_hold_moves_credits_from_available_to_held_and_back() {
+        let mut w = wallet("10", "3");
+        let hold = place(&mut w, "4", 1_000);
+        // Granted first: 3 granted and 1 paid are held.
+        assert_eq!(
+            (w.balance.paid, w.balance.granted),
+            (credits("9"), credits("0"))
+        );
+        assert_eq!((w.held.paid, w.held.granted), (credits("1"), credits("3")));
+        assert_eq!(w.total().total(), credits("13"));
+        assert_eq!(w.next_wake(0), Some(1_002), "the timer must release it");
+        // A debit sees only what is available.
+        let too_much = w.apply(TxnId::generate(3), &debit("9.5"), None, 3);
+        assert!(matches!(
+            too_much,
+            Err(WalletError::InsufficientCredits { .. })
+        ));
+        // Capture 3.5: spends the 3 granted and 0.5 paid, gives 0.5 back.
+        check(&mut w, capture(&hold, "3.5"), Ok(("9.5", "0")));
+        assert_eq!(w.held, Balance::default());
+        assert!(w.holds.is_empty());
+        assert_eq!(w.next_wake(0), None);
+        // Resolved: not pending any more.
+        assert_eq!(
+            w.apply(
+                TxnId::generate(4),
+                &Command::Release { hold: hold.clone() },
+                None,
+                4
+            ),
+            Err(WalletError::HoldNotPending { hold })
+        );
+    }
+
+    #[test]
+    fn a_capture_beyond_its_hold_draws_the_excess_or_changes_nothing() {
+        let mut w = wallet("5", "0");
+        let hold = place(&mut w, "2", 1_000);
+        let before = w.clone();
+        // 2 held + 3 available = 5 at most.
+        let refused = w.apply(TxnId::generate(3), &capture(&hold, "5.000000001"), None, 3);
+        assert!(matches!(
+            refused,
+            Err(WalletError::InsufficientCredits { .. })
+        ));
+        assert_eq!(w, before);
+        check(&mut w, capture(&hold, "5"), Ok(("0", "0")));
+        assert_eq!(w.held, Balance::default());
+    }
+
+    #[test]
+    fn a_release_reopens_the_lots_it_came_from_and_terminate_waits_for_holds() {
+        let mut w = wallet("2", "0");
+        let hold = place(&mut w, "2", 1_000);
+        assert!(w.lots.is_empty(), "the only lot was emptied into the hold");
+        assert!(matches!(
+            w.apply(TxnId::generate(3), &Command::Terminate, None, 3),
+            Err(WalletError::HoldsPending { count: 1, .. })
+        ));
+        check(&mut w, Command::ExpireHold { hold }, Ok(("2", "0")));
+        assert_eq!(w.lots.len(), 1);
+        assert_eq!(w.lots[0].id, 1, "back into lot 1, not a new lot");
+        check(&mut w, Command::Terminate, Ok(("0", "0")));
+    }
+
     #[test]
     fn debit_takes_granted_before_paid() {
         let mut w = wallet("10", "3");

@@ -381,6 +381,41 @@ mod tests {
     }
 
     #[test]
+    fn a_format_3_folder_is_upgraded_by_its_meta_alone_and_others_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let version = |found: u32| {
+            let mut value = vec![codec::V3];
+            value.extend(codec::body(&found));
+            put(Cf::Meta, FORMAT_KEY, &value)
+        };
+        store
+            .write(&[&[version(3), put(Cf::Ledger, b"k", b"v")]], true)
+            .expect("writes");
+        drop(store);
+        assert_eq!(
+            RocksStore::format_version(dir.path()).expect("reads"),
+            Some(3)
+        );
+        let store = open(dir.path());
+        assert_eq!(store.stored_format_version().expect("reads"), Some(4));
+        assert_eq!(
+            store.get(Cf::Ledger, b"k").expect("reads"),
+            Some(b"v".to_vec())
+        );
+        store.write(&[&[version(5)]], true).expect("writes");
+        drop(store);
+        let options = RocksOptions::with_expiry(Arc::new(|_: &[u8]| false));
+        assert!(matches!(
+            RocksStore::open(dir.path(), options),
+            Err(StoreError::FormatVersion {
+                found: 5,
+                supported: 4
+            })
+        ));
+    }
+
+    #[test]
     fn scans_stay_inside_their_prefix_in_both_directions() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = open(dir.path());
