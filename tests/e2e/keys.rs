@@ -62,6 +62,69 @@ fn scoped_keys_are_enforced_listed_and_revoked_live() {
         201
     );
     assert_eq!(as_key(&server, &debit_key, "GET", &wallet, None), 200);
+    // debit also covers what a gateway holds: holds, captures, releases,
+    // reading holds and priced usage; prices need write.
+    let held = server.raw(
+        "POST",
+        &format!("{wallet}/holds"),
+        Some(r#"{"credits":"1"}"#),
+        &[("Authorization", &format!("Bearer {debit_key}"))],
+        None,
+    );
+    assert_eq!(held.status, 201, "{:?}", held.body);
+    let hold = format!("/v1/holds/{}", held.body["id"].as_str().expect("id"));
+    assert_eq!(as_key(&server, &debit_key, "GET", &hold, None), 200);
+    assert_eq!(
+        as_key(&server, &debit_key, "GET", &format!("{wallet}/holds"), None),
+        200
+    );
+    assert_eq!(
+        as_key(
+            &server,
+            &debit_key,
+            "POST",
+            &format!("{hold}/capture"),
+            Some("{}")
+        ),
+        201
+    );
+    let second = server.raw(
+        "POST",
+        &format!("{wallet}/holds"),
+        Some(r#"{"credits":"1"}"#),
+        &[("Authorization", &format!("Bearer {debit_key}"))],
+        None,
+    );
+    let second = format!("/v1/holds/{}", second.body["id"].as_str().expect("id"));
+    assert_eq!(
+        as_key(
+            &server,
+            &debit_key,
+            "POST",
+            &format!("{second}/release"),
+            None
+        ),
+        201
+    );
+    let price = r#"{"currency":"USD","input_per_million":"1","cached_input_per_million":"0","cache_write_per_million":"0","output_per_million":"1","reasoning_per_million":"1","per_request":"0"}"#;
+    assert_eq!(
+        as_key(&server, &debit_key, "PUT", "/v1/prices/m", Some(price)),
+        403
+    );
+    assert_eq!(
+        server.call("PUT", "/v1/prices/m", Some(price), None).status,
+        201
+    );
+    assert_eq!(
+        as_key(
+            &server,
+            &debit_key,
+            "POST",
+            &format!("{wallet}/usage"),
+            Some(r#"{"model":"m","input_tokens":5}"#)
+        ),
+        201
+    );
     assert_eq!(
         as_key(
             &server,
@@ -167,7 +230,12 @@ fn scoped_keys_are_enforced_listed_and_revoked_live() {
     let server = Server::start(dir.path());
     assert_eq!(as_key(&server, &read_key, "GET", &wallet, None), 200);
     assert_eq!(as_key(&server, &debit_key, "GET", &wallet, None), 401);
-    assert_eq!(server.get_wallet(&id)["balance"]["paid_credits"], "9");
+    // 10 − the debit (1) − the whole-hold capture (1) − usage (5 tokens at 1
+    // per million: 0.000005).
+    assert_eq!(
+        server.get_wallet(&id)["balance"]["paid_credits"],
+        "7.999995"
+    );
 }
 
 #[test]
