@@ -155,6 +155,28 @@ fn sixty_four_concurrent_holds_on_forty_credits_never_overspend() {
         None,
     );
     assert_eq!(pending.body["data"].as_array().map(Vec::len), Some(0));
+    // Pages of 7 over all 40 holds: each once, oldest first.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = server.call(
+            "GET",
+            &format!("/v1/wallets/{wallet}/holds?limit=7{cursor}"),
+            None,
+            None,
+        );
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        for hold in page.body["data"].as_array().expect("data") {
+            seen.push(hold["id"].as_str().expect("id").to_owned());
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    let mut sorted = placed.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted);
     server.assert_ledger_matches_balance(&wallet);
     server.assert_verified();
     assert_eq!(server.metric("tally_holds_pending"), Some(0.0));

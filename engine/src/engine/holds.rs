@@ -191,7 +191,9 @@ impl Engine {
         })?;
         let mut holds = Vec::new();
         let mut last = None;
+        let mut examined = 0;
         for (key, _) in &pairs {
+            examined += 1;
             let Some(hold) = keys::hold_of_index(key) else {
                 continue;
             };
@@ -204,17 +206,9 @@ impl Engine {
                 }
             }
         }
-        let scanned_all = pairs.len() < HOLD_SCAN_MAX
-            && last.as_ref()
-                == pairs
-                    .last()
-                    .and_then(|(key, _)| keys::hold_of_index(key))
-                    .as_ref();
-        let next_cursor = if scanned_all && holds.len() < limit {
-            None
-        } else {
-            last
-        };
+        // The index ends here only if the scan came short and was read whole.
+        let at_end = pairs.len() < HOLD_SCAN_MAX && examined == pairs.len();
+        let next_cursor = if at_end { None } else { last };
         Ok(HoldPage { holds, next_cursor })
     }
 
