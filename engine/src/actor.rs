@@ -726,7 +726,7 @@ impl WalletActor {
     }
 
     /// Closes a turn: moves the wallet's schedule entry if its next wake
-    /// changed, and checkpoints the wallet's state when the turn changed
+    /// came earlier (or, in a timer turn, changed), and checkpoints the wallet's state when the turn changed
     /// something its ledger entries do not carry (`stateful`: a timer turn
     /// moves rule schedules and notice flags; a new wake time), or when
     /// [`CHECKPOINT_EVERY`] entries have passed since the last checkpoint.
@@ -734,7 +734,18 @@ impl WalletActor {
     /// change instead of two, and no state bytes in the WAL.
     fn finish(&mut self, ops: &mut Vec<WriteOp>, stateful: bool) {
         let wake = self.wallet.next_wake(self.shared.notice_lead_ms);
-        let wake_moved = wake != self.wallet.wake_at_ms;
+        // Only a timer turn (or a PUT, also stateful) sets the wake exactly.
+        // Any other turn moves it only earlier: a wake that would move later
+        // or go away (a capture of the wallet's only hold) stays where it
+        // is, and the timer's visit then finds nothing due and moves it.
+        // One spurious visit per wake instead of a schedule move and a
+        // checkpoint on every hold and capture.
+        let wake_moved = match (self.wallet.wake_at_ms, wake) {
+            _ if stateful => wake != self.wallet.wake_at_ms,
+            (Some(stored), Some(new)) => new < stored,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
         if wake_moved {
             if let Some(old) = self.wallet.wake_at_ms {
                 ops.push(WriteOp::Delete {
