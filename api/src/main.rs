@@ -68,7 +68,8 @@ enum Command {
         #[arg(long)]
         allow_migrate: bool,
     },
-    /// Rewrite a data folder of format 2 into this build's format 3, keeping
+    /// Rewrite a data folder of format 2 into format 3 (which this build reads
+    /// as it is and records as format 4), keeping
     /// the old folder as DIR.format2-backup. The server must be stopped.
     Migrate {
         /// The data folder (default: the configured data_dir).

@@ -441,7 +441,7 @@ impl WalletActor {
                 let record = read_hold(store, hold)?
                     .filter(|record| record.wallet_id == self.wallet.id)
                     .ok_or(Error::HoldNotFound)?;
-                self.resolved.insert(hold.clone(), record.clone());
+                self.remember_resolved(hold.clone(), record.clone());
                 record
             }
         };
@@ -579,16 +579,18 @@ impl WalletActor {
         let moved = match hold.step {
             HoldStep::Place => hold.credits,
             HoldStep::LateCapture => Credits::ZERO,
-            // What left the pending holds: everything the hold held.
+            // What left the pending holds: everything the hold held (its
+            // parts are negative here; counted as a positive amount).
             _ => hold
                 .parts
                 .iter()
                 .try_fold(Credits::ZERO, |sum, part| sum.checked_add(part.delta))
-                .unwrap_or(Credits::ZERO),
+                .unwrap_or(Credits::ZERO)
+                .negated(),
         };
         self.hold_steps.push((hold.step, moved));
         if hold.step != HoldStep::Place {
-            self.resolved.insert(id.clone(), record);
+            self.remember_resolved(id.clone(), record);
         }
         if hold.step == HoldStep::Expire {
             self.emit(EventKind::HoldExpired, Some(entry), Vec::new(), ops);
@@ -630,6 +632,20 @@ impl WalletActor {
             let details = vec![("rule_id".to_owned(), rule_id.clone())];
             self.emit(EventKind::ThresholdCrossed, Some(entry), details, ops);
             self.fire_rule(&rule_id, Source::Threshold, None, ops);
+        }
+    }
+
+    /// Keeps a resolved hold's record in memory: needed only while the
+    /// write that resolved it may be pending (after that, disk answers), so
+    /// past [`RESOLVED_KEPT`] records the durable ones are dropped.
+    fn remember_resolved(&mut self, id: HoldId, record: HoldRecord) {
+        self.resolved.insert(id, record);
+        if self.resolved.len() > RESOLVED_KEPT {
+            let durable = self.durable_seq.load(Ordering::Acquire);
+            self.resolved.retain(|_, record| {
+                record.resolved_seq.is_some_and(|seq| seq > durable)
+                    || record.late_capture_seq.is_some_and(|seq| seq > durable)
+            });
         }
     }
 
@@ -1164,6 +1180,10 @@ impl WalletActor {
         }
     }
 }
+
+/// Resolved hold records an actor keeps in memory before dropping the
+/// durable ones (see `WalletActor::remember_resolved`).
+const RESOLVED_KEPT: usize = 256;
 
 /// How soon an actor asked to leave while writes were in flight tries again.
 const EVICT_RETRY: Duration = Duration::from_millis(5);

@@ -1,4 +1,5 @@
-//! `migrate`: rewrites a format-2 data folder into format 3.
+//! `migrate`: rewrites a format-2 data folder into format 3 (values tagged
+//! 3, which format 4 reads as they are; the new folder records format 4).
 //!
 //! Format 3 changes keys, not values: wallet ids inside keys become their
 //! ULID's 16 bytes, idempotency keys get a tag byte per key space (client,

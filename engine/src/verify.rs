@@ -416,7 +416,8 @@ impl HeldState {
                     format!("hold {id}: record {stored:?}, the ledger says {expected:?}"),
                 );
             }
-            let indexed = view.get(Cf::Holds, &holds::keys::pending(id))?.is_some();
+            let pending = view.get(Cf::Holds, &holds::keys::pending(id))?;
+            let indexed = pending.is_some();
             if indexed != (expected.status == HoldStatus::Pending) {
                 report.mismatch(
                     Some(wallet),
@@ -424,6 +425,25 @@ impl HeldState {
                         "hold {id} is {:?} but its pending index says {indexed}",
                         expected.status
                     ),
+                );
+            }
+            if let Some(bytes) = pending {
+                let held: crate::money::Credits = codec::decode(Cf::Holds.name(), &bytes)?;
+                let ledger = self.pending.iter().find(|(pending, _, _)| pending == id);
+                if ledger.map(|(_, credits, _)| *credits) != Some(held) {
+                    report.mismatch(
+                        Some(wallet),
+                        format!("hold {id}: the pending index holds {held}, the ledger {ledger:?}"),
+                    );
+                }
+            }
+            if view
+                .get(Cf::Holds, &holds::keys::by_wallet(wallet, id))?
+                .is_none()
+            {
+                report.mismatch(
+                    Some(wallet),
+                    format!("hold {id} is missing from its wallet's index"),
                 );
             }
         }

@@ -1170,7 +1170,12 @@ impl Wallet {
                 (credits, record, version)
             }
         };
-        let draws = self.take(credits, None, "credits")?;
+        // A hold by model names no credits: its refusals name the tokens.
+        let field = match amount {
+            HoldAmount::Credits(_) => "credits",
+            HoldAmount::Estimate(_) => "max_output_tokens",
+        };
+        let draws = self.take(credits, None, field)?;
         let mut draft = Draft::new(EntryKind::Hold, draws, metadata);
         if !record.is_empty() {
             draft.metadata = Cow::Owned(with_usage(metadata, record));

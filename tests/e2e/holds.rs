@@ -180,6 +180,7 @@ fn sixty_four_concurrent_holds_on_forty_credits_never_overspend() {
     server.assert_ledger_matches_balance(&wallet);
     server.assert_verified();
     assert_eq!(server.metric("tally_holds_pending"), Some(0.0));
+    assert_eq!(server.metric("tally_held_credits"), Some(0.0));
     assert_eq!(
         server.metric("tally_holds_total{outcome=\"captured\"}"),
         Some(20.0)
