@@ -52,8 +52,10 @@ pub enum ApiError {
         message: String,
         status: engine::holds::HoldStatus,
     },
-    /// Terminating a wallet with pending holds, or one past its hold limit.
+    /// Terminating a wallet with pending holds.
     HoldsPending { message: String },
+    /// A hold past the most one wallet may have pending.
+    TooManyHolds { message: String },
     /// A usage, hold or capture names a model the price book has no price of.
     ModelNotPriced { message: String },
     /// The price is in another currency than the wallet.
@@ -131,6 +133,7 @@ impl ApiError {
                 },
             ),
             ApiError::HoldsPending { .. } => (StatusCode::CONFLICT, "holds_pending"),
+            ApiError::TooManyHolds { .. } => (StatusCode::CONFLICT, "too_many_holds"),
             ApiError::ModelNotPriced { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_model"),
             ApiError::PriceCurrencyMismatch { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "price_currency_mismatch")
@@ -176,6 +179,7 @@ impl ApiError {
             | ApiError::InsufficientCredits { message, .. }
             | ApiError::HoldResolved { message, .. }
             | ApiError::HoldsPending { message }
+            | ApiError::TooManyHolds { message }
             | ApiError::ModelNotPriced { message }
             | ApiError::PriceCurrencyMismatch { message }
             | ApiError::WalletNotActive { message }
@@ -379,9 +383,8 @@ impl From<WalletError> for ApiError {
             },
             WalletError::HoldNotPending { .. } => ApiError::HoldNotFound,
             WalletError::HoldResolved { status, .. } => ApiError::HoldResolved { message, status },
-            WalletError::HoldsPending { .. } | WalletError::TooManyHolds { .. } => {
-                ApiError::HoldsPending { message }
-            }
+            WalletError::HoldsPending { .. } => ApiError::HoldsPending { message },
+            WalletError::TooManyHolds { .. } => ApiError::TooManyHolds { message },
             WalletError::UnknownModel { .. } => ApiError::ModelNotPriced { message },
             WalletError::Price { field, error } => match error {
                 engine::prices::PriceError::CurrencyMismatch { .. } => {

@@ -551,8 +551,15 @@ impl WalletActor {
                 }
             }
             HoldStep::LateCapture => {
-                let Some(mut record) = self.resolved.get(id).cloned() else {
-                    unreachable!("a late capture is decided from the hold's record");
+                // Decided from this record in the same turn (kept by
+                // `remember_resolved`); disk has it otherwise.
+                let known = match self.resolved.get(id) {
+                    Some(record) => Some(record.clone()),
+                    None => read_hold(self.shared.store.as_ref(), id).ok().flatten(),
+                };
+                let Some(mut record) = known else {
+                    tracing::error!(hold = %id, "late capture of a hold without a record");
+                    return;
                 };
                 record.late_capture_seq = Some(entry.seq);
                 record
@@ -610,7 +617,9 @@ impl WalletActor {
             }
             _ => {}
         }
-        if !entry.lots.is_empty() {
+        // Every change of credits, including a capture that spends exactly
+        // its hold (no lot moves) and a usage that cost nothing.
+        if !entry.lots.is_empty() || entry.hold.is_some() || entry.kind == EntryKind::Debit {
             self.emit(EventKind::TransactionCreated, Some(entry), Vec::new(), ops);
         }
         // Credits a capture or release gave back to a lot that expired
@@ -638,15 +647,17 @@ impl WalletActor {
     /// Keeps a resolved hold's record in memory: needed only while the
     /// write that resolved it may be pending (after that, disk answers), so
     /// past [`RESOLVED_KEPT`] records the durable ones are dropped.
+    /// The record just remembered is always kept: the turn deciding on it
+    /// (a late capture) reads it again when it stages the change.
     fn remember_resolved(&mut self, id: HoldId, record: HoldRecord) {
-        self.resolved.insert(id, record);
-        if self.resolved.len() > RESOLVED_KEPT {
+        if self.resolved.len() >= RESOLVED_KEPT {
             let durable = self.durable_seq.load(Ordering::Acquire);
             self.resolved.retain(|_, record| {
                 record.resolved_seq.is_some_and(|seq| seq > durable)
                     || record.late_capture_seq.is_some_and(|seq| seq > durable)
             });
         }
+        self.resolved.insert(id, record);
     }
 
     /// Expires what is left of the lots whose expiry has come.
@@ -933,13 +944,18 @@ impl WalletActor {
             .is_some_and(|at| at <= now_ms);
         // Holds whose expiry came go back first (all of them when the wallet
         // itself expires), so the lot expiry below takes what they return.
+        // At most a bounded number per turn: the wake stays due, so the
+        // timer's next pass does the rest (one bounded write each).
         let due: Vec<HoldId> = self
             .wallet
             .holds
             .iter()
             .filter(|hold| wallet_expires || hold.expires_at_ms <= now_ms)
+            .take(EXPIRIES_PER_TURN)
             .map(|hold| hold.id.clone())
             .collect();
+        // The wallet itself expires once all its holds are given back.
+        let holds_left = due.len() < self.wallet.holds.len();
         for hold in due {
             let entry = self.wallet.apply(
                 TxnId::generate(now_ms),
@@ -948,6 +964,9 @@ impl WalletActor {
                 now_ms,
             )?;
             self.stage(None, &Arc::new(entry), ops);
+        }
+        if wallet_expires && holds_left {
+            return Ok(());
         }
         if wallet_expires {
             let entry = self.wallet.apply(
@@ -1180,6 +1199,9 @@ impl WalletActor {
         }
     }
 }
+
+/// Holds one timer turn expires at most.
+const EXPIRIES_PER_TURN: usize = 1_000;
 
 /// Resolved hold records an actor keeps in memory before dropping the
 /// durable ones (see `WalletActor::remember_resolved`).

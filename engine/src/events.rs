@@ -332,7 +332,9 @@ impl Outbox {
         entry: Option<&Entry>,
         details: Metadata,
     ) -> NewEvent {
-        let snapshot = kind != EventKind::TransactionCreated;
+        // A hold event needs the entry, not the wallet: a timer turn may
+        // expire many holds, and each copy would carry every pending hold.
+        let snapshot = !matches!(kind, EventKind::TransactionCreated | EventKind::HoldExpired);
         let reservation = self.ids.reserve();
         let event = Event {
             id: reservation.id(),
@@ -341,7 +343,7 @@ impl Outbox {
             created_at_ms: now_ms,
             currency: wallet.currency,
             rate_amount: wallet.rate_amount,
-            wallet: snapshot.then(|| Box::new(wallet.clone())),
+            wallet: snapshot.then(|| Box::new(wallet.snapshot())),
             entry: entry.map(|entry| Box::new(entry.clone())),
             details,
             delivery: Delivery {

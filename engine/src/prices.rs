@@ -304,6 +304,32 @@ impl PriceSpec {
 
 impl crate::store::codec::Stored for PriceVersion {}
 
+impl PriceVersion {
+    /// This version with every input token at its dearest input price
+    /// (plain, cached or cache write) and every output token at the dearer
+    /// of output and reasoning: what prices a hold for the largest call, so
+    /// the hold covers the call however its tokens turn out to be split.
+    pub fn ceiling(&self) -> PriceVersion {
+        let prices = &self.amounts;
+        let input = prices
+            .input_per_million
+            .max(prices.cached_input_per_million)
+            .max(prices.cache_write_per_million);
+        let output = prices.output_per_million.max(prices.reasoning_per_million);
+        PriceVersion {
+            amounts: PriceAmounts {
+                input_per_million: input,
+                cached_input_per_million: input,
+                cache_write_per_million: input,
+                output_per_million: output,
+                reasoning_per_million: output,
+                per_request: prices.per_request,
+            },
+            ..self.clone()
+        }
+    }
+}
+
 /// One immutable version of a model's price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PriceVersion {

@@ -206,6 +206,19 @@ fn verify_wallet(
     }
     let entries = expected_seq - 1;
     held.check_records(view, id, report)?;
+    // The timer must come by no later than the first pending hold expires
+    // (a turn moves the stored wake only earlier; see `WalletActor::finish`).
+    if let Some(first) = held.pending.iter().map(|(_, _, at)| *at).min() {
+        if wallet.wake_at_ms.is_none_or(|wake| wake > first) {
+            report.mismatch(
+                Some(id),
+                format!(
+                    "a hold expires at {first} ms but the wallet's wake is {:?}",
+                    wallet.wake_at_ms
+                ),
+            );
+        }
+    }
     let Some((balance, open_lots, held_then)) = at_checkpoint else {
         report.mismatch(
             Some(id),
@@ -281,8 +294,8 @@ fn verify_wallet(
 struct HeldState {
     /// Held credits, by kind.
     held: Balance,
-    /// Pending holds and their credits, in placement order.
-    pending: Vec<(HoldId, crate::money::Credits, u64)>,
+    /// Pending holds, their credits and expiry, in placement order.
+    pending: Vec<(HoldId, crate::money::Credits, i64)>,
     /// Every hold's status and entries, as the ledger says.
     seen: Vec<(HoldId, HoldRecord)>,
 }
@@ -338,7 +351,7 @@ impl HeldState {
                     ));
                 }
                 self.pending
-                    .push((hold.id.clone(), hold.credits, entry.seq));
+                    .push((hold.id.clone(), hold.credits, hold.expires_at_ms));
                 self.seen.push((
                     hold.id.clone(),
                     HoldRecord {
@@ -369,6 +382,16 @@ impl HeldState {
                 bad(format!("late capture of hold {} still pending", hold.id));
             }
             (step, Some(index)) => {
+                // A release gives back exactly what the hold took, to the
+                // same lots.
+                if matches!(step, HoldStep::Release | HoldStep::Expire)
+                    && holds::emptied(&hold.parts) != entry.lots
+                {
+                    bad(format!(
+                        "release of hold {} gave back other credits than it held",
+                        hold.id
+                    ));
+                }
                 let (_, credits, _) = self.pending.remove(index);
                 if parts_total.map(crate::money::Credits::negated) != Some(credits) {
                     bad(format!(

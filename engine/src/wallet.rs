@@ -1028,6 +1028,29 @@ impl Wallet {
         }
     }
 
+    /// The wallet as an event shows it: everything but the list of pending
+    /// holds (their sum is in `held`), so a snapshot stays small however
+    /// many calls are in flight.
+    pub fn snapshot(&self) -> Wallet {
+        Wallet {
+            id: self.id.clone(),
+            external_customer_id: self.external_customer_id.clone(),
+            currency: self.currency,
+            rate_amount: self.rate_amount,
+            status: self.status,
+            balance: self.balance,
+            created_at_ms: self.created_at_ms,
+            seq: self.seq,
+            terms: Arc::clone(&self.terms),
+            lots: self.lots.clone(),
+            next_lot: self.next_lot,
+            wake_at_ms: self.wake_at_ms,
+            expiry_notified: self.expiry_notified,
+            held: self.held,
+            holds: Vec::new(),
+        }
+    }
+
     /// The pending hold `id`.
     pub fn pending_hold(&self, id: &HoldId) -> Result<&Hold, WalletError> {
         self.holds
@@ -1165,7 +1188,19 @@ impl Wallet {
         let (credits, record, price_version) = match amount {
             HoldAmount::Credits(credits) => (*credits, Vec::new(), None),
             HoldAmount::Estimate(priced) => {
-                let (credits, record) = self.price(priced, "max_tokens")?;
+                // The most a call within the maxima can cost: its input tokens
+                // at the dearest input price (plain, cached or cache write),
+                // its output tokens at the dearer of output and reasoning.
+                let ceiling = Priced {
+                    price: priced
+                        .price
+                        .as_deref()
+                        .map(|price| Arc::new(price.ceiling())),
+                    ..priced.clone()
+                };
+                let (credits, mut record) = self.price(&ceiling, "model")?;
+                // The record names the version itself, not the ceiling's copy.
+                record.push(("priced_as".to_owned(), "ceiling".to_owned()));
                 let version = priced.price.as_ref().map(|price| price.id.clone());
                 (credits, record, version)
             }

@@ -574,3 +574,97 @@ fn holds_keep_their_lots_through_expiry_and_trigger_threshold_top_ups() {
     assert_eq!(hold(&server, &topped, json!({"credits":"12"})).status, 201);
     assert_eq!(balance(&server, &topped), (d("25"), d("12"), d("13")));
 }
+
+#[test]
+fn a_late_capture_after_many_captures_on_a_fresh_actor_is_recorded() {
+    let dir = data_dir();
+    let server = Server::start_manual(dir.path(), &[]);
+    let wallet = server.wallet("1000", "0");
+    let expired = id(&hold(
+        &server,
+        &wallet,
+        json!({"credits":"5","ttl_seconds":1}),
+    ));
+    server.advance(1);
+    server.kill();
+    drop(server);
+    // A fresh actor: it learns of the expired hold from disk, after it has
+    // resolved more holds than it keeps records of in memory. (An endpoint
+    // that never answers, so transaction events are recorded.)
+    let server = Server::start_manual(
+        dir.path(),
+        &[
+            (
+                "TALLY_WEBHOOKS__ENDPOINTS",
+                r#"["http://127.0.0.1:9/hook"]"#,
+            ),
+            ("TALLY_WEBHOOKS__SECRET", "whsec-test-0123456789"),
+        ],
+    );
+    for _ in 0..300 {
+        let placed = id(&hold(&server, &wallet, json!({"credits":"1"})));
+        let reply = server.call("POST", &format!("/v1/holds/{placed}/capture"), None, None);
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+    }
+    let late = capture(&server, &expired, json!({"credits":"2"}), None);
+    assert_eq!(late.status, 201, "{:?}", late.body);
+    assert_eq!(balance(&server, &wallet), (d("698"), d("0"), d("698")));
+    // Every capture, including those that spent exactly their hold, is a
+    // transaction event.
+    let mut captures = 0;
+    let mut cursor = String::new();
+    loop {
+        let page = server.call("GET", &format!("/v1/events?limit=1000{cursor}"), None, None);
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        captures += page.body["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter(|event| {
+                event["type"] == "wallet_transaction.created"
+                    && event["data"]["transaction"]["type"] == "DEBIT"
+            })
+            .count();
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(captures, 301);
+    server.assert_verified();
+}
+
+#[test]
+fn a_hold_by_model_covers_the_dearest_split_of_its_tokens() {
+    let dir = data_dir();
+    let server = Server::start_manual(dir.path(), &[]);
+    // Cache writes cost more than plain input, reasoning more than output.
+    let reply = server.send(
+        "PUT",
+        "/v1/prices/m",
+        &json!({"currency":"USD","input_per_million":"2.50","cached_input_per_million":"1.25",
+            "cache_write_per_million":"3.125","output_per_million":"10","reasoning_per_million":"12",
+            "per_request":"0.001"}),
+    );
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    let wallet = server.wallet("10", "0");
+    let placed = hold(
+        &server,
+        &wallet,
+        json!({"model":"m","max_input_tokens":1000,"max_output_tokens":1000}),
+    );
+    // 1000 × 3.125 + 1000 × 12 per million + 0.001 = 0.016125.
+    assert_eq!(placed.body["credits"], "0.016125", "{:?}", placed.body);
+    let held = id(&placed);
+    // The dearest split within the maxima is covered by the hold.
+    let captured = capture(
+        &server,
+        &held,
+        json!({"usage":{"cache_write_tokens":1000,"reasoning_tokens":1000}}),
+        None,
+    );
+    assert_eq!(captured.status, 201, "{:?}", captured.body);
+    assert_eq!(captured.body["credits"], "0.016125");
+    assert_eq!(captured.body["lots"], json!([]), "nothing beyond the hold");
+    server.assert_verified();
+}
