@@ -102,6 +102,10 @@ pub(crate) struct KeyCheck {
 pub(crate) struct Job {
     pub(crate) command: Command,
     pub(crate) key: Option<KeyCheck>,
+    /// Writes that ride with the entry, in its atomic batch, only when it
+    /// is applied (not on a replay or a refusal): a transfer's record rides
+    /// with its source leg.
+    pub(crate) also: Vec<WriteOp>,
 }
 
 /// An actor's answer: done, or "I have retired; ask a fresh actor".
@@ -873,8 +877,9 @@ impl WalletActor {
     /// Applies one decided entry and queues it; the reply leaves after the sync.
     fn commit(&mut self, job: &Job, entry: Arc<Entry>, reply: ReceiptReply) {
         let before = self.before_turn();
-        let mut ops = Vec::with_capacity(4);
+        let mut ops = Vec::with_capacity(4 + job.also.len());
         self.stage(job.key.as_ref(), &entry, &mut ops);
+        ops.extend(job.also.iter().cloned());
         // A PUT's terms travel in its UPDATE entry, yet a whole new terms
         // record is checkpointed now rather than replayed later.
         let stateful = matches!(job.command, Command::Configure(_));

@@ -31,8 +31,10 @@ use tokio::sync::oneshot;
 
 mod holds;
 mod price_book;
+mod transfers;
 pub use holds::{CaptureRequest, HoldPage, HoldRequest, HoldView};
 pub use price_book::{PriceList, PriceVersionPage};
+pub use transfers::TransferSpec;
 
 /// Scope of idempotency keys sent with wallet creation.
 const WALLET_CREATION_SCOPE: &str = "wallets";
@@ -608,12 +610,13 @@ impl Engine {
             Job {
                 command,
                 key: check,
+                also: Vec::new(),
             },
         )
         .await
     }
 
-    async fn run(&self, id: &WalletId, job: Job) -> Result<Receipt, Error> {
+    pub(crate) async fn run(&self, id: &WalletId, job: Job) -> Result<Receipt, Error> {
         let kind = command_kind(&job.command);
         let job = Arc::new(job);
         let result = self
@@ -696,6 +699,7 @@ impl Engine {
             let job = Arc::new(Job {
                 command: item.command,
                 key: check,
+                also: Vec::new(),
             });
             let group = *group_of.entry(wallet_id.clone()).or_insert_with(|| {
                 groups.push((wallet_id, Vec::new(), Vec::new()));
@@ -817,6 +821,7 @@ impl Engine {
             Job {
                 command,
                 key: check,
+                also: Vec::new(),
             },
         )
         .await
@@ -1256,6 +1261,18 @@ impl Engine {
 /// route, a batch item's object comes sorted on another). The scope inside
 /// the fingerprint is the wallet id's text, as in format 2, so records
 /// migrated from it keep matching.
+/// The check of an internal key (`keys::internal_idempotency`): one no
+/// client can send, for a change the engine repeats until it is durable.
+pub(crate) fn internal_check(wallet: &WalletId, name: String, command: &Command) -> KeyCheck {
+    KeyCheck {
+        record_key: keys::internal_idempotency(wallet, &name),
+        fingerprint: idempotency::fingerprint(wallet.as_str(), command),
+        as_sent: None,
+        earlier: None,
+        key: name,
+    }
+}
+
 fn command_check(wallet: &WalletId, key: String, command: &Command) -> KeyCheck {
     let canonical = command.canonical();
     let as_sent = matches!(canonical, std::borrow::Cow::Owned(_))
@@ -1285,6 +1302,8 @@ fn command_kind(command: &Command) -> &'static str {
         Command::Capture { .. } | Command::LateCapture { .. } => "CAPTURE",
         Command::Release { .. } | Command::ExpireHold { .. } => "RELEASE",
         Command::Usage { .. } => "USAGE",
+        Command::TransferOut { .. } => "TRANSFER_OUT",
+        Command::TransferIn { .. } => "TRANSFER_IN",
     }
 }
 
@@ -1297,6 +1316,7 @@ fn outcome_label(result: &Result<Receipt, Error>) -> &'static str {
             Error::Rejected(_)
             | Error::WalletNotFound
             | Error::HoldNotFound
+            | Error::TransferNotFound
             | Error::UnknownModel(_)
             | Error::IdempotencyKeyReused,
         ) => "rejected",

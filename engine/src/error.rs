@@ -18,6 +18,9 @@ pub enum Error {
     /// No hold with that id.
     #[error("hold not found")]
     HoldNotFound,
+    /// No transfer with that id.
+    #[error("transfer not found")]
+    TransferNotFound,
     /// No price for the model at the time asked.
     #[error("no price for model {0}")]
     UnknownModel(String),
@@ -57,6 +60,7 @@ impl Error {
             Error::Rejected(refusal) => Error::Rejected(refusal.clone()),
             Error::WalletNotFound => Error::WalletNotFound,
             Error::HoldNotFound => Error::HoldNotFound,
+            Error::TransferNotFound => Error::TransferNotFound,
             Error::UnknownModel(model) => Error::UnknownModel(model.clone()),
             Error::IdempotencyKeyReused => Error::IdempotencyKeyReused,
             Error::Overloaded(reason) => Error::Overloaded(reason),

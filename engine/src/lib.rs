@@ -34,6 +34,7 @@ pub mod store;
 pub mod terms;
 #[cfg(feature = "rocks")]
 pub mod timer;
+pub mod transfers;
 #[cfg(feature = "rocks")]
 mod users;
 pub mod verify;
@@ -47,12 +48,12 @@ pub use commit::Durability;
 #[cfg(feature = "rocks")]
 pub use engine::{
     BatchItem, CaptureRequest, Created, Engine, EngineConfig, HoldPage, HoldRequest, HoldView,
-    OpenError, Page, PriceList, PriceVersionPage, StoreLayer, Target, TimerPass, WalletFilter,
-    WalletList,
+    OpenError, Page, PriceList, PriceVersionPage, StoreLayer, Target, TimerPass, TransferSpec,
+    WalletFilter, WalletList,
 };
 pub use error::Error;
 pub use events::{Delivery, DeliveryStatus, Event, EventKind};
-pub use ids::{HoldId, PriceVersionId, TxnId, WalletId};
+pub use ids::{HoldId, PriceVersionId, TransferId, TxnId, WalletId};
 pub use lots::{CreditKind, Lot, LotChange};
 pub use money::{Credits, Currency};
 pub use prices::{

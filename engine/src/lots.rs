@@ -76,6 +76,15 @@ pub fn draw(lots: &[Lot], credits: Credits) -> Option<Vec<LotChange>> {
     draw_in(order.into_iter(), credits)
 }
 
+/// Draws `credits` from the lots of one `kind` only, in spend order (a
+/// transfer moves paid credits: promotional ones are not the payer's to
+/// give). `None` when those lots hold less.
+pub fn draw_kind(lots: &[Lot], kind: CreditKind, credits: Credits) -> Option<Vec<LotChange>> {
+    let mut order: Vec<&Lot> = lots.iter().filter(|lot| lot.kind == kind).collect();
+    order.sort_by_key(|lot| spend_order(lot));
+    draw_in(order.into_iter(), credits)
+}
+
 /// Draws `credits` from lots in the order given.
 fn draw_in<'a>(order: impl Iterator<Item = &'a Lot>, credits: Credits) -> Option<Vec<LotChange>> {
     let mut left = credits;

@@ -342,9 +342,14 @@ fn convert_pair(
         }
         Cf::Idempotency => return convert_record(old, key, value, report),
         // Format 2 had no price book; a prices record is copied as it is.
-        Cf::Users | Cf::ApiKeys | Cf::Events | Cf::Outbox | Cf::Meta | Cf::Prices | Cf::Holds => {
-            key.to_vec()
-        }
+        Cf::Users
+        | Cf::ApiKeys
+        | Cf::Events
+        | Cf::Outbox
+        | Cf::Meta
+        | Cf::Prices
+        | Cf::Holds
+        | Cf::Transfers => key.to_vec(),
     };
     Ok(Some((key, value)))
 }

@@ -89,6 +89,13 @@ pub fn verify(view: &dyn ReadView) -> Result<Report, StoreError> {
         }
         verify_wallet(view, &wallet, &mut report)
     })?;
+    each_pair(view, Cf::Transfers, &mut |key, value| {
+        if key.first() == Some(&crate::transfers::keys::RECORD) {
+            report.index_entries += 1;
+            verify_transfer(view, value, &mut report)?;
+        }
+        Ok(())
+    })?;
     each_pair(view, Cf::Idempotency, &mut |key, value| {
         report.idempotency_records += 1;
         verify_record(view, key, value, &mut report)
@@ -550,6 +557,96 @@ fn check_lots(id: &WalletId, open: &mut Vec<Lot>, entry: &Entry, report: &mut Re
             format!("entry #{} draws from a lot that is not open", entry.seq),
         );
     }
+}
+
+/// Checks a transfer against its legs' entries: every value that left the
+/// source arrived somewhere (destination, fee wallet, or back at the
+/// source), or is in flight under a pending record.
+fn verify_transfer(
+    view: &dyn ReadView,
+    value: &[u8],
+    report: &mut Report,
+) -> Result<(), StoreError> {
+    use crate::transfers::{keys as transfer_keys, LegRole, TransferRecord, TransferState};
+    let record: TransferRecord = codec::decode(Cf::Transfers.name(), value)?;
+    let mut bad = |detail: String| {
+        report.mismatch(
+            Some(&record.from),
+            format!("transfer {}: {detail}", record.id),
+        );
+    };
+    let pending = view
+        .get(Cf::Transfers, &transfer_keys::pending(&record.id))?
+        .is_some();
+    if pending != (record.state == TransferState::Pending) {
+        bad(format!(
+            "is {:?} but its in-flight key says {pending}",
+            record.state
+        ));
+    }
+    // The source leg exists whatever the state: it was written with the record.
+    let out_key = keys::internal_idempotency(&record.from, &LegRole::Out.key(&record.id));
+    if view.get(Cf::Idempotency, &out_key)?.is_none() && record.state == TransferState::Pending {
+        bad("has no source leg".into());
+    }
+    let credits_of = |role: LegRole| {
+        record
+            .applied
+            .iter()
+            .filter(|leg| leg.role == role)
+            .map(|leg| leg.credits)
+            .collect::<Vec<_>>()
+    };
+    let legs = &record.legs;
+    let expected: Vec<(LegRole, crate::money::Credits)> = match record.state {
+        TransferState::Pending => Vec::new(),
+        TransferState::Failed => vec![(LegRole::Out, legs.gross), (LegRole::Refund, legs.gross)],
+        TransferState::Completed => {
+            let mut all = vec![(LegRole::Out, legs.gross), (LegRole::In, legs.net)];
+            if record.fee_wallet.is_some() && !legs.fee.is_zero() {
+                if credits_of(LegRole::FeeRefund).is_empty() {
+                    all.push((LegRole::Fee, legs.fee));
+                } else {
+                    all.push((LegRole::FeeRefund, legs.fee_at_source));
+                }
+            }
+            all
+        }
+    };
+    for (role, credits) in expected {
+        if credits_of(role) != vec![credits] {
+            bad(format!(
+                "its {} leg should move {credits}, moved {:?}",
+                role.as_str(),
+                credits_of(role)
+            ));
+        }
+    }
+    for leg in &record.applied {
+        let entry = view.get(Cf::Ledger, &keys::ledger(&leg.wallet_id, leg.seq))?;
+        let entry: Option<Entry> = entry
+            .map(|bytes| codec::decode(Cf::Ledger.name(), &bytes))
+            .transpose()?;
+        let moved = entry.as_ref().map(|entry| {
+            let total = entry.delta.total();
+            if total.is_negative() {
+                total.negated()
+            } else {
+                total
+            }
+        });
+        if entry.as_ref().map(|entry| &entry.txn_id) != Some(&leg.txn_id)
+            || moved != Some(leg.credits)
+        {
+            bad(format!(
+                "its {} leg {}#{} is not the entry it names",
+                leg.role.as_str(),
+                leg.wallet_id,
+                leg.seq
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that an idempotency record points at an entry carrying its key.

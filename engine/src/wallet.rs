@@ -284,6 +284,21 @@ pub enum Command {
         /// The hold.
         hold: HoldId,
     },
+    /// A transfer's leg out of this wallet: paid credits only.
+    TransferOut {
+        /// Credits to give.
+        credits: Credits,
+        /// The transfer's id and the request's metadata.
+        metadata: Metadata,
+    },
+    /// A transfer's leg into this wallet (or a refund of one): a new paid
+    /// lot.
+    TransferIn {
+        /// Credits to receive.
+        credits: Credits,
+        /// The transfer's id and role.
+        metadata: Metadata,
+    },
     /// A capture of a hold that had expired: a debit linked to it (made by
     /// the actor from a `Capture`, never sent by a client).
     LateCapture {
@@ -392,6 +407,10 @@ pub enum EntryKind {
     /// A hold's credits went back to their lots, by request or at its
     /// expiry (total unchanged).
     Release,
+    /// Paid credits given by a transfer.
+    TransferOut,
+    /// Paid credits received by a transfer (or refunded to its source).
+    TransferIn,
 }
 
 impl EntryKind {
@@ -409,6 +428,8 @@ impl EntryKind {
             EntryKind::Expire => "EXPIRE",
             EntryKind::Hold => "HOLD",
             EntryKind::Release => "RELEASE",
+            EntryKind::TransferOut => "TRANSFER_OUT",
+            EntryKind::TransferIn => "TRANSFER_IN",
         }
     }
 
@@ -420,12 +441,14 @@ impl EntryKind {
             | EntryKind::Deposit
             | EntryKind::Activate
             | EntryKind::Update
-            | EntryKind::Release => true,
+            | EntryKind::Release
+            | EntryKind::TransferIn => true,
             EntryKind::Void
             | EntryKind::Debit
             | EntryKind::Terminate
             | EntryKind::Expire
-            | EntryKind::Hold => false,
+            | EntryKind::Hold
+            | EntryKind::TransferOut => false,
         }
     }
 }
@@ -776,6 +799,27 @@ impl Wallet {
                 draft.fee_type = Some(FeeType::Charge);
                 draft
             }
+            Command::TransferOut { credits, metadata } => {
+                if credits.is_zero() || credits.is_negative() {
+                    return Err(WalletError::NotPositive { field: "credits" });
+                }
+                let available = self.balance.paid;
+                let changes = lots::draw_kind(&self.lots, CreditKind::Paid, *credits)
+                    .filter(|_| *credits <= available)
+                    .ok_or_else(|| WalletError::InsufficientCredits {
+                        wallet: self.id.clone(),
+                        available,
+                        requested: *credits,
+                    })?;
+                Draft::new(EntryKind::TransferOut, changes, metadata)
+            }
+            Command::TransferIn { credits, metadata } => {
+                if credits.is_zero() || credits.is_negative() {
+                    return Err(WalletError::NotPositive { field: "credits" });
+                }
+                let changes = self.new_lots(*credits, Credits::ZERO, None);
+                Draft::new(EntryKind::TransferIn, changes, metadata)
+            }
             Command::LateCapture {
                 hold,
                 held,
@@ -959,7 +1003,8 @@ impl Wallet {
                 | Command::Hold { .. }
                 | Command::Capture { .. }
                 | Command::Usage { .. }
-                | Command::LateCapture { .. },
+                | Command::LateCapture { .. }
+                | Command::TransferOut { .. },
             ) => Err(WalletError::NotActive {
                 wallet,
                 status: WalletStatus::Pending.as_str(),
@@ -968,7 +1013,9 @@ impl Wallet {
             (WalletStatus::Pending, Command::TopUp { paid, .. }) if !paid.is_zero() => {
                 Ok(WalletStatus::Active)
             }
-            (WalletStatus::Pending, Command::Deposit { .. }) => Ok(WalletStatus::Active),
+            (WalletStatus::Pending, Command::Deposit { .. } | Command::TransferIn { .. }) => {
+                Ok(WalletStatus::Active)
+            }
             (status, _) => Ok(status),
         }
     }

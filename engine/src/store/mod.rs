@@ -27,6 +27,9 @@
 //! - `holds`:       0x01 ‖ hold id16 → `HoldRecord` (wallet, entries,
 //!   status); 0x02 ‖ wallet id16 ‖ hold id16 → empty (a wallet's holds);
 //!   0x03 ‖ hold id16 → held credits (pending holds only); see `holds::keys`
+//! - `transfers`:   0x01 ‖ transfer id16 → `TransferRecord`; 0x02 ‖ transfer
+//!   id16 → empty (in flight); 0x03 ‖ source id16 ‖ client key → transfer
+//!   id; see `transfers::keys`
 
 pub mod codec;
 mod legacy;
@@ -62,11 +65,13 @@ pub enum Cf {
     Prices,
     /// Hold records, a wallet's holds, and the pending ones.
     Holds,
+    /// Transfer records, those in flight, and clients' keys.
+    Transfers,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 12] = [
+    pub const ALL: [Cf; 13] = [
         Cf::Wallets,
         Cf::Ledger,
         Cf::Idempotency,
@@ -79,6 +84,7 @@ impl Cf {
         Cf::Outbox,
         Cf::Prices,
         Cf::Holds,
+        Cf::Transfers,
     ];
 
     /// The column family's name on disk.
@@ -96,6 +102,7 @@ impl Cf {
             Cf::Outbox => "outbox",
             Cf::Prices => "prices",
             Cf::Holds => "holds",
+            Cf::Transfers => "transfers",
         }
     }
 }

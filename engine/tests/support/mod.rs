@@ -15,6 +15,9 @@ pub(crate) type Hook = Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>;
 pub(crate) struct Faults {
     /// The next this many writes fail.
     pub(crate) fail_writes: Arc<AtomicUsize>,
+    /// When set (`crash_after`), writes left before every write fails: the
+    /// process as good as died there.
+    pub(crate) writes_left: Arc<Mutex<Option<usize>>>,
     /// Runs once when an idempotency record is next read.
     pub(crate) on_lookup: Hook,
     /// Runs once when a write next starts.
@@ -36,6 +39,12 @@ impl Faults {
     /// The next `count` writes fail.
     pub(crate) fn fail_next_writes(&self, count: usize) {
         self.fail_writes.store(count, Ordering::SeqCst);
+    }
+
+    /// The next `count` writes succeed, every one after fails: a crash
+    /// right after the `count`-th write, as far as disk can tell.
+    pub(crate) fn crash_after(&self, count: usize) {
+        *self.writes_left.lock().expect("slot") = Some(count);
     }
 
     /// The real store, for writing behind the engine's back.
@@ -79,6 +88,12 @@ impl Store for FaultyStore {
     }
     fn write(&self, groups: &[&[WriteOp]], sync: bool) -> Result<(), StoreError> {
         fire(&self.faults.on_write);
+        if let Some(left) = self.faults.writes_left.lock().expect("slot").as_mut() {
+            if *left == 0 {
+                return Err(StoreError::Backend("injected crash: no write lands".into()));
+            }
+            *left -= 1;
+        }
         let failing = self
             .faults
             .fail_writes

@@ -1,0 +1,405 @@
+//! `Engine`'s transfers: the protocol that moves value between wallets of
+//! different actors (on different shards) with every leg applied or none,
+//! through crashes.
+//!
+//! 1. **Source leg.** One command to the source's actor debits the gross
+//!    (`TRANSFER_OUT`, paid credits only; 402 when they do not cover it) and,
+//!    in the same atomic batch, writes the transfer's record (`pending`),
+//!    its in-flight key and the client's Idempotency-Key. Nothing else
+//!    happens before this write; a refusal writes nothing.
+//! 2. **Receiving legs**, one after the other: the destination's credit
+//!    (`TRANSFER_IN`), then the fee wallet's. Each is a command with an
+//!    internal idempotency key named after the transfer and the leg
+//!    (`transfer:<id>:in`), so a leg driven twice applies once.
+//! 3. **End.** One write: the record (`completed`, with every leg's entry)
+//!    and the removal of the in-flight key. The reply leaves after it.
+//!
+//! A receiving leg the wallet refuses (terminated since the request, or
+//! past the credit range) is undone by a refund to the source
+//! (`transfer:<id>:refund`, or `:fee_refund` for the fee alone), and the
+//! transfer ends `failed` (or `completed` without its fee). A crash at any
+//! point leaves the record `pending` with its in-flight key: the next start
+//! (`Engine::recover_transfers`) drives every such transfer from step 2,
+//! where legs already applied replay. Between steps 1 and 3 the gross is in
+//! flight: out of the source, shown by the transfer as `pending`. No step
+//! holds a lock across actors, so transfers in opposite directions cannot
+//! deadlock; two drivers of one transfer (a client's retry and the
+//! recovery) need no lock, since every leg replays.
+//!
+//! A leg's internal key lives `idempotency_ttl_hours` like every key: a
+//! transfer left in flight is driven at the next start, before anything is
+//! served, so that bounds how long a server may stay down with transfers
+//! in flight (24 h by default).
+
+use super::{internal_check, Engine};
+use crate::actor::{Job, Receipt};
+use crate::error::Error;
+use crate::ids::{TransferId, WalletId};
+use crate::money::Credits;
+use crate::store::{codec, Cf, Direction, Scan, WriteOp};
+use crate::transfers::{
+    keys, split, Leg, LegRole, Side, SplitError, TransferAmount, TransferRecord, TransferState,
+};
+use crate::wallet::{Command, Metadata, WalletError};
+use rust_decimal::Decimal;
+
+/// What a client asks to move.
+#[derive(Debug, Clone)]
+pub struct TransferSpec {
+    /// The wallet that gives.
+    pub from: WalletId,
+    /// The wallet that receives.
+    pub to: WalletId,
+    /// Gross credits of the source, or money.
+    pub amount: TransferAmount,
+    /// The fee: percent of the gross and the wallet it goes to.
+    pub fee: Option<(Decimal, WalletId)>,
+    /// Client metadata, on the record and every leg.
+    pub metadata: Metadata,
+}
+
+impl Engine {
+    /// Moves value from one wallet to another (and a fee to a third), every
+    /// leg or none, and returns the transfer once it is over (`completed`,
+    /// or `failed` with the source refunded). With a key, a retry of the
+    /// same request returns the same transfer (driving it to its end if it
+    /// was left in flight); another request with the key gets 409.
+    pub async fn transfer(
+        &self,
+        spec: TransferSpec,
+        key: Option<String>,
+    ) -> Result<(TransferRecord, bool), Error> {
+        let fingerprint = key
+            .as_ref()
+            .map(|_| crate::idempotency::fingerprint(spec.from.as_str(), &fingerprint_form(&spec)));
+        let client_key = key.as_ref().map(|key| keys::client_key(&spec.from, key));
+        // One request per key at a time, so a retry racing the original
+        // cannot start a second transfer.
+        let lock_key = client_key.clone().unwrap_or_default();
+        let guard = match &client_key {
+            Some(_) => Some(self.creation_lock(&lock_key).lock().await),
+            None => None,
+        };
+        if let Some(client_key) = &client_key {
+            if let Some(bytes) = self.shared.store.get(Cf::Transfers, client_key)? {
+                let id: TransferId = codec::decode(Cf::Transfers.name(), &bytes)?;
+                let record = self.transfer_record(&id)?.ok_or(Error::TransferNotFound)?;
+                if record.fingerprint != fingerprint {
+                    return Err(Error::IdempotencyKeyReused);
+                }
+                drop(guard);
+                return Ok((self.drive(record).await?, true));
+            }
+        }
+        let record = self
+            .start_transfer(spec, key, fingerprint, client_key)
+            .await?;
+        drop(guard);
+        Ok((self.drive(record).await?, false))
+    }
+
+    /// A transfer as stored.
+    pub fn transfer_record(&self, id: &TransferId) -> Result<Option<TransferRecord>, Error> {
+        match self.shared.store.get(Cf::Transfers, &keys::record(id))? {
+            Some(bytes) => Ok(Some(codec::decode(Cf::Transfers.name(), &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Drives every transfer left in flight (by a crash, or an overload
+    /// between its legs) to its end. Run at start, before serving.
+    pub async fn recover_transfers(&self) -> Result<usize, Error> {
+        let mut done = 0;
+        let mut start: Option<Vec<u8>> = None;
+        loop {
+            let pairs = self.shared.store.scan(Scan {
+                cf: Cf::Transfers,
+                prefix: &[keys::PENDING],
+                start_exclusive: start.as_deref(),
+                direction: Direction::Forward,
+                limit: 256,
+            })?;
+            let Some((last, _)) = pairs.last() else {
+                return Ok(done);
+            };
+            start = Some(last.clone());
+            for (key, _) in &pairs {
+                let Some(id) = keys::pending_id(key) else {
+                    continue;
+                };
+                if let Some(record) = self.transfer_record(&id)? {
+                    let ended = self.drive(record).await?;
+                    tracing::info!(transfer = %id, state = ended.state.as_str(), "transfer in flight driven to its end");
+                    done += 1;
+                }
+            }
+        }
+    }
+
+    /// Step 1: splits the amount, then debits the source with the record.
+    async fn start_transfer(
+        &self,
+        spec: TransferSpec,
+        key: Option<String>,
+        fingerprint: Option<[u8; 32]>,
+        client_key: Option<Vec<u8>>,
+    ) -> Result<TransferRecord, Error> {
+        let invalid = |field: &str, reason: &str| {
+            Error::Rejected(WalletError::InvalidTerms {
+                field: field.into(),
+                reason: reason.into(),
+            })
+        };
+        if spec.from == spec.to {
+            return Err(invalid(
+                "to_wallet",
+                "must be another wallet than from_wallet",
+            ));
+        }
+        if let Some((_, fee_wallet)) = &spec.fee {
+            if *fee_wallet == spec.from || *fee_wallet == spec.to {
+                return Err(invalid(
+                    "fee.to_wallet",
+                    "must be another wallet than from_wallet and to_wallet",
+                ));
+            }
+        }
+        let side = |wallet: &crate::wallet::Wallet| Side {
+            currency: wallet.currency,
+            rate: wallet.rate_amount,
+        };
+        let source = self.wallet(&spec.from).await?;
+        let dest = self.wallet(&spec.to).await?;
+        let fee = match &spec.fee {
+            Some((percent, wallet)) => Some((*percent, side(&self.wallet(wallet).await?))),
+            None => None,
+        };
+        let legs = split(spec.amount, side(&source), side(&dest), fee).map_err(split_error)?;
+        let now_ms = self.shared.clock.now_ms();
+        let id = TransferId::generate(now_ms);
+        let record = TransferRecord {
+            id: id.clone(),
+            from: spec.from.clone(),
+            to: spec.to.clone(),
+            fee_wallet: spec.fee.as_ref().map(|(_, wallet)| wallet.clone()),
+            fee_percent: spec.fee.as_ref().map(|(percent, _)| *percent),
+            currency: source.currency,
+            legs,
+            metadata: spec.metadata.clone(),
+            state: TransferState::Pending,
+            applied: Vec::new(),
+            failure: None,
+            idempotency_key: key,
+            fingerprint,
+            created_at_ms: now_ms,
+            finished_at_ms: None,
+        };
+        let mut also = vec![
+            WriteOp::Put {
+                cf: Cf::Transfers,
+                key: keys::record(&id),
+                value: codec::encode(&record),
+            },
+            WriteOp::Put {
+                cf: Cf::Transfers,
+                key: keys::pending(&id),
+                value: Vec::new(),
+            },
+        ];
+        if let Some(client_key) = client_key {
+            also.push(WriteOp::Put {
+                cf: Cf::Transfers,
+                key: client_key,
+                value: codec::encode(&id),
+            });
+        }
+        let command = Command::TransferOut {
+            credits: legs.gross,
+            metadata: leg_metadata(&record, LegRole::Out),
+        };
+        let check = internal_check(&spec.from, LegRole::Out.key(&id), &command);
+        self.run(
+            &spec.from,
+            Job {
+                command,
+                key: Some(check),
+                also,
+            },
+        )
+        .await?;
+        Ok(record)
+    }
+
+    /// Steps 2 and 3 for a transfer whose source leg is durable.
+    async fn drive(&self, record: TransferRecord) -> Result<TransferRecord, Error> {
+        if record.state != TransferState::Pending {
+            return Ok(record);
+        }
+        // Two drivers of one transfer (a client's retry and the recovery)
+        // need no lock: every leg replays, and both end it the same way.
+        let mut record = record;
+        let id = record.id.clone();
+        let out = self.source_leg(&record)?;
+        let mut applied = vec![out];
+        match self
+            .leg(&record.to, LegRole::In, record.legs.net, &record)
+            .await
+        {
+            Ok(leg) => applied.push(leg),
+            Err(Error::Rejected(refusal)) => {
+                let refund = self
+                    .leg(&record.from, LegRole::Refund, record.legs.gross, &record)
+                    .await?;
+                applied.push(refund);
+                record.failure = Some(format!("to_wallet refused the transfer: {refusal}"));
+                return self.finish(record, applied, TransferState::Failed).await;
+            }
+            Err(other) => return Err(other),
+        }
+        if let Some(fee_wallet) = record.fee_wallet.clone() {
+            if !record.legs.fee.is_zero() {
+                match self
+                    .leg(&fee_wallet, LegRole::Fee, record.legs.fee, &record)
+                    .await
+                {
+                    Ok(leg) => applied.push(leg),
+                    Err(Error::Rejected(refusal)) => {
+                        let refund = self
+                            .leg(
+                                &record.from,
+                                LegRole::FeeRefund,
+                                record.legs.fee_at_source,
+                                &record,
+                            )
+                            .await?;
+                        applied.push(refund);
+                        record.failure = Some(format!(
+                            "the fee wallet refused the fee, refunded: {refusal}"
+                        ));
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
+        }
+        tracing::debug!(transfer = %id, "transfer legs applied");
+        self.finish(record, applied, TransferState::Completed).await
+    }
+
+    /// The source leg, written with the record (step 1): read from disk,
+    /// never applied again.
+    fn source_leg(&self, record: &TransferRecord) -> Result<Leg, Error> {
+        let store = self.shared.store.as_ref();
+        let name = LegRole::Out.key(&record.id);
+        let key = crate::store::keys::internal_idempotency(&record.from, &name);
+        let corrupt = || crate::store::StoreError::Corrupt {
+            cf: "transfers",
+            reason: format!("transfer {} has no source leg", record.id),
+        };
+        let bytes = store.get(Cf::Idempotency, &key)?.ok_or_else(corrupt)?;
+        let (found, _) = crate::idempotency::decode(&bytes)?;
+        let entry = crate::actor::load_entry(store, &record.from, found.seq)?;
+        Ok(Leg {
+            role: LegRole::Out,
+            wallet_id: record.from.clone(),
+            txn_id: entry.txn_id,
+            seq: entry.seq,
+            credits: record.legs.gross,
+        })
+    }
+
+    /// One receiving leg (or refund), applied once however often it is
+    /// driven.
+    async fn leg(
+        &self,
+        wallet: &WalletId,
+        role: LegRole,
+        credits: Credits,
+        record: &TransferRecord,
+    ) -> Result<Leg, Error> {
+        let metadata = leg_metadata(record, role);
+        let command = Command::TransferIn { credits, metadata };
+        let check = internal_check(wallet, role.key(&record.id), &command);
+        let receipt: Receipt = self
+            .run(
+                wallet,
+                Job {
+                    command,
+                    key: Some(check),
+                    also: Vec::new(),
+                },
+            )
+            .await?;
+        Ok(Leg {
+            role,
+            wallet_id: wallet.clone(),
+            txn_id: receipt.entry.txn_id.clone(),
+            seq: receipt.entry.seq,
+            credits,
+        })
+    }
+
+    /// Step 3: the record's end, and the in-flight key gone, in one write.
+    async fn finish(
+        &self,
+        mut record: TransferRecord,
+        applied: Vec<Leg>,
+        state: TransferState,
+    ) -> Result<TransferRecord, Error> {
+        record.applied = applied;
+        record.state = state;
+        record.finished_at_ms = Some(self.shared.clock.now_ms());
+        let ops = vec![
+            WriteOp::Put {
+                cf: Cf::Transfers,
+                key: keys::record(&record.id),
+                value: codec::encode(&record),
+            },
+            WriteOp::Delete {
+                cf: Cf::Transfers,
+                key: keys::pending(&record.id),
+            },
+        ];
+        self.commit(ops).await?;
+        Ok(record)
+    }
+}
+
+/// The metadata of a leg: the transfer's id and the leg's role, then the
+/// client's metadata.
+fn leg_metadata(record: &TransferRecord, role: LegRole) -> Metadata {
+    let mut metadata = vec![
+        ("transfer_id".to_owned(), record.id.to_string()),
+        ("transfer_leg".to_owned(), role.as_str().to_owned()),
+    ];
+    metadata.extend(record.metadata.iter().cloned());
+    metadata
+}
+
+/// What a transfer's Idempotency-Key fingerprints: the request as sent.
+fn fingerprint_form(spec: &TransferSpec) -> impl serde::Serialize + '_ {
+    let mut metadata = spec.metadata.clone();
+    metadata.sort();
+    (
+        spec.to.as_str(),
+        spec.amount,
+        spec.fee
+            .as_ref()
+            .map(|(percent, wallet)| (percent.normalize().to_string(), wallet.as_str())),
+        metadata,
+    )
+}
+
+fn split_error(error: SplitError) -> Error {
+    let field = match &error {
+        SplitError::CurrencyMismatch { .. } => "to_wallet",
+        SplitError::NotPositive { field }
+        | SplitError::Scale { field, .. }
+        | SplitError::NothingLeft { field }
+        | SplitError::OutOfRange { field } => field,
+        SplitError::FeePercent => "fee.percent",
+    };
+    Error::Rejected(WalletError::InvalidTerms {
+        field: field.into(),
+        reason: error.to_string(),
+    })
+}
