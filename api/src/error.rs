@@ -47,6 +47,10 @@ pub enum ApiError {
     },
     /// No hold with that id.
     HoldNotFound,
+    /// No transfer with that id.
+    TransferNotFound,
+    /// A receiving wallet refused a transfer; the source was refunded.
+    TransferFailed { message: String },
     /// The hold was resolved before (captured, released or expired).
     HoldResolved {
         message: String,
@@ -60,6 +64,8 @@ pub enum ApiError {
     ModelNotPriced { message: String },
     /// The price is in another currency than the wallet.
     PriceCurrencyMismatch { message: String },
+    /// Wallets of a transfer in different currencies.
+    CurrencyMismatch { message: String, field: String },
     /// Same idempotency key, different request.
     IdempotencyKeyReused,
     /// A pending wallet refused a debit or void.
@@ -123,6 +129,8 @@ impl ApiError {
                 (StatusCode::PAYMENT_REQUIRED, "insufficient_credits")
             }
             ApiError::HoldNotFound => (StatusCode::NOT_FOUND, "hold_not_found"),
+            ApiError::TransferNotFound => (StatusCode::NOT_FOUND, "transfer_not_found"),
+            ApiError::TransferFailed { .. } => (StatusCode::CONFLICT, "transfer_failed"),
             ApiError::HoldResolved { status, .. } => (
                 StatusCode::CONFLICT,
                 match status {
@@ -137,6 +145,9 @@ impl ApiError {
             ApiError::ModelNotPriced { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_model"),
             ApiError::PriceCurrencyMismatch { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "price_currency_mismatch")
+            }
+            ApiError::CurrencyMismatch { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "currency_mismatch")
             }
             ApiError::WalletNotFound => (StatusCode::NOT_FOUND, "wallet_not_found"),
             ApiError::RouteNotFound => (StatusCode::NOT_FOUND, "route_not_found"),
@@ -180,8 +191,10 @@ impl ApiError {
             | ApiError::HoldResolved { message, .. }
             | ApiError::HoldsPending { message }
             | ApiError::TooManyHolds { message }
+            | ApiError::TransferFailed { message }
             | ApiError::ModelNotPriced { message }
             | ApiError::PriceCurrencyMismatch { message }
+            | ApiError::CurrencyMismatch { message, .. }
             | ApiError::WalletNotActive { message }
             | ApiError::WalletTerminated { message }
             | ApiError::InvalidStatusTransition { message }
@@ -196,6 +209,7 @@ impl ApiError {
             ApiError::RouteNotFound => "no such route".into(),
             ApiError::KeyNotFound => "no API key with this id".into(),
             ApiError::HoldNotFound => "no hold with this id".into(),
+            ApiError::TransferNotFound => "no transfer with this id".into(),
             ApiError::MethodNotAllowed => "this route does not accept this method".into(),
             ApiError::IdempotencyKeyReused => {
                 "this Idempotency-Key was already used with a different request".into()
@@ -216,7 +230,8 @@ impl ApiError {
             ApiError::InvalidJson { field, .. } => field.as_deref(),
             ApiError::InvalidAmount { field, .. }
             | ApiError::InvalidField { field, .. }
-            | ApiError::AmountOutOfRange { field, .. } => Some(field),
+            | ApiError::AmountOutOfRange { field, .. }
+            | ApiError::CurrencyMismatch { field, .. } => Some(field),
             ApiError::InvalidIdempotencyKey { .. } => Some("Idempotency-Key"),
             ApiError::FeeTypeNotCovered { .. } => Some("fee_type"),
             ApiError::LotNotFound { .. } => Some("lot_id"),
@@ -349,6 +364,7 @@ impl From<EngineError> for ApiError {
             EngineError::Rejected(refusal) => ApiError::from(refusal),
             EngineError::WalletNotFound => ApiError::WalletNotFound,
             EngineError::HoldNotFound => ApiError::HoldNotFound,
+            EngineError::TransferNotFound => ApiError::TransferNotFound,
             EngineError::UnknownModel(model) => ApiError::ModelNotPriced {
                 message: format!(
                     "no price of model {model:?} is in force; usage is never priced at zero"
@@ -386,6 +402,10 @@ impl From<WalletError> for ApiError {
             WalletError::HoldsPending { .. } => ApiError::HoldsPending { message },
             WalletError::TooManyHolds { .. } => ApiError::TooManyHolds { message },
             WalletError::UnknownModel { .. } => ApiError::ModelNotPriced { message },
+            WalletError::CurrencyMismatch { field, .. } => ApiError::CurrencyMismatch {
+                message,
+                field: field.to_owned(),
+            },
             WalletError::Price { field, error } => match error {
                 engine::prices::PriceError::CurrencyMismatch { .. } => {
                     ApiError::PriceCurrencyMismatch { message }

@@ -5,7 +5,8 @@
 
 use crate::error::ErrorBody;
 use crate::routes::{
-    admin, batch, clock, deposits, events, holds, prices, system, transactions, usage, wallets,
+    admin, batch, clock, deposits, events, holds, prices, system, transactions, transfers, usage,
+    wallets,
 };
 use actix_web::HttpResponse;
 use std::sync::OnceLock;
@@ -36,6 +37,8 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         holds::get,
         holds::list,
         usage::record,
+        transfers::create,
+        transfers::get,
         deposits::deposit,
         deposits::balance,
         batch::debits,

@@ -25,7 +25,7 @@ pub enum ServeError {
     Settings(#[from] SettingsError),
     #[error("opening the engine: {0}")]
     Open(#[from] OpenError),
-    #[error("reading stored keys: {0}")]
+    #[error("reading stored keys or driving transfers in flight: {0}")]
     Engine(#[from] engine::Error),
     #[error(transparent)]
     KeyFile(#[from] crate::auth::KeyFileError),
@@ -81,6 +81,14 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
         None => Arc::new(SystemClock),
     };
     let engine = Arc::new(Engine::open(settings.engine_config()?, clock, &registry)?);
+    // Transfers a crash left in flight end before anything is served.
+    let recovered = engine.recover_transfers().await?;
+    if recovered > 0 {
+        tracing::warn!(
+            recovered,
+            "transfers left in flight were driven to their end"
+        );
+    }
     let deliverer = (!settings.webhooks.endpoints.is_empty())
         .then(|| Deliverer::start(Arc::clone(&engine), settings.webhooks.clone()));
     // On a manual clock nothing runs by itself: POST /v1/admin/clock runs

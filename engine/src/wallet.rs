@@ -560,6 +560,11 @@ pub enum WalletError {
     HoldsPending { wallet: WalletId, count: usize },
     #[error("wallet {wallet} already has {max} pending holds")]
     TooManyHolds { wallet: WalletId, max: usize },
+    #[error("{field}: {message}")]
+    CurrencyMismatch {
+        field: &'static str,
+        message: String,
+    },
     #[error("no price for model {model}")]
     UnknownModel { model: String },
     #[error("{field}: {error}")]

@@ -23,5 +23,6 @@ mod migrate;
 mod prices;
 mod ranges;
 mod rules;
+mod transfers;
 mod wallets;
 mod webhooks;

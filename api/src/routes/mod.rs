@@ -11,6 +11,7 @@ pub mod holds;
 pub mod prices;
 pub mod system;
 pub mod transactions;
+pub mod transfers;
 pub mod usage;
 pub mod wallets;
 
@@ -88,6 +89,13 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 )
                 .service(
                     resource("/v1/topups/batch", Read, Write).route(web::post().to(batch::topups)),
+                )
+                .service(
+                    resource("/v1/transfers", Read, Write).route(web::post().to(transfers::create)),
+                )
+                .service(
+                    resource("/v1/transfers/{id}", Read, Write)
+                        .route(web::get().to(transfers::get)),
                 )
                 .service(resource("/v1/events", Read, Write).route(web::get().to(events::list)))
                 .service(resource("/v1/prices", Read, Write).route(web::get().to(prices::list)))

@@ -390,6 +390,12 @@ fn fingerprint_form(spec: &TransferSpec) -> impl serde::Serialize + '_ {
 }
 
 fn split_error(error: SplitError) -> Error {
+    if let SplitError::CurrencyMismatch { .. } = error {
+        return Error::Rejected(WalletError::CurrencyMismatch {
+            field: "to_wallet",
+            message: error.to_string(),
+        });
+    }
     let field = match &error {
         SplitError::CurrencyMismatch { .. } => "to_wallet",
         SplitError::NotPositive { field }
