@@ -49,6 +49,8 @@ pub enum ApiError {
     HoldNotFound,
     /// No transfer with that id.
     TransferNotFound,
+    /// No transaction with that id.
+    TransactionNotFound,
     /// A receiving wallet refused a transfer; the source was refunded.
     TransferFailed { message: String },
     /// The hold was resolved before (captured, released or expired).
@@ -130,6 +132,7 @@ impl ApiError {
             }
             ApiError::HoldNotFound => (StatusCode::NOT_FOUND, "hold_not_found"),
             ApiError::TransferNotFound => (StatusCode::NOT_FOUND, "transfer_not_found"),
+            ApiError::TransactionNotFound => (StatusCode::NOT_FOUND, "transaction_not_found"),
             ApiError::TransferFailed { .. } => (StatusCode::CONFLICT, "transfer_failed"),
             ApiError::HoldResolved { status, .. } => (
                 StatusCode::CONFLICT,
@@ -210,6 +213,7 @@ impl ApiError {
             ApiError::KeyNotFound => "no API key with this id".into(),
             ApiError::HoldNotFound => "no hold with this id".into(),
             ApiError::TransferNotFound => "no transfer with this id".into(),
+            ApiError::TransactionNotFound => "no transaction with this id".into(),
             ApiError::MethodNotAllowed => "this route does not accept this method".into(),
             ApiError::IdempotencyKeyReused => {
                 "this Idempotency-Key was already used with a different request".into()

@@ -31,6 +31,7 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         transactions::create,
         transactions::debit,
         transactions::list,
+        transactions::get,
         holds::place,
         holds::capture,
         holds::release,

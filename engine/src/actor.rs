@@ -497,11 +497,7 @@ impl WalletActor {
             .and_then(|hold| self.wallet.pending_hold(&hold.id).ok())
             .map_or(entry.seq, |hold| hold.placed_seq);
         self.wallet.advance(entry);
-        ops.push(WriteOp::Put {
-            cf: Cf::Ledger,
-            key: keys::ledger(&self.wallet.id, entry.seq),
-            value: codec::encode(entry.as_ref()),
-        });
+        ops.extend(ledger_ops(entry));
         if let Some(check) = key {
             let record = IdempotencyRecord {
                 fingerprint: check.fingerprint,
@@ -1306,6 +1302,37 @@ pub(crate) fn load_entry(store: &dyn Store, id: &WalletId, seq: u64) -> Result<E
             reason: format!("missing entry {id}#{seq}"),
         })?;
     Ok(codec::decode(Cf::Ledger.name(), &bytes)?)
+}
+
+/// Where a transaction is: the global index's value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TxnLocation {
+    /// The wallet whose ledger holds it.
+    pub wallet_id: WalletId,
+    /// Its sequence number there.
+    pub seq: u64,
+}
+
+impl crate::store::codec::Stored for TxnLocation {}
+
+/// The writes of one ledger entry: the entry, and its place in the global
+/// transaction index.
+pub(crate) fn ledger_ops(entry: &Entry) -> [WriteOp; 2] {
+    [
+        WriteOp::Put {
+            cf: Cf::Ledger,
+            key: keys::ledger(&entry.wallet_id, entry.seq),
+            value: codec::encode(entry),
+        },
+        WriteOp::Put {
+            cf: Cf::Transactions,
+            key: keys::transaction(&entry.txn_id),
+            value: codec::encode(&TxnLocation {
+                wallet_id: entry.wallet_id.clone(),
+                seq: entry.seq,
+            }),
+        },
+    ]
 }
 
 /// A hold's record, from disk.

@@ -351,6 +351,7 @@ impl Engine {
             users: crate::users::UserCache::default(),
             config,
         };
+        index_transactions(engine.shared.store.as_ref())?;
         // The hold gauges count from what is on disk, not from zero.
         let (pending, held) = engine.count_pending_holds()?;
         let metrics = &engine.shared.metrics;
@@ -478,16 +479,12 @@ impl Engine {
                 value: codec::encode(&wallet),
             },
             WriteOp::Put {
-                cf: Cf::Ledger,
-                key: keys::ledger(&wallet.id, entry.seq),
-                value: codec::encode(&entry),
-            },
-            WriteOp::Put {
                 cf: Cf::Customers,
                 key: keys::customer(&wallet.external_customer_id, &wallet.id),
                 value: Vec::new(),
             },
         ];
+        ops.extend(crate::actor::ledger_ops(&entry));
         if let Some(due) = wallet.wake_at_ms {
             ops.push(WriteOp::Put {
                 cf: Cf::Schedule,
@@ -938,6 +935,19 @@ impl Engine {
         })
     }
 
+    /// A ledger entry by its transaction id, from any wallet, with that
+    /// wallet (for its rate and currency). `None` for an unknown id.
+    pub fn transaction(&self, txn: &TxnId) -> Result<Option<(Entry, Wallet)>, Error> {
+        let store = self.shared.store.as_ref();
+        let Some(bytes) = store.get(Cf::Transactions, &keys::transaction(txn))? else {
+            return Ok(None);
+        };
+        let at: crate::actor::TxnLocation = codec::decode(Cf::Transactions.name(), &bytes)?;
+        let entry = load_entry(store, &at.wallet_id, at.seq)?;
+        let wallet = load_wallet(store, &at.wallet_id)?.ok_or(Error::WalletNotFound)?;
+        Ok(Some((entry, wallet)))
+    }
+
     /// The engine's current time, from its injected clock.
     pub fn now_ms(&self) -> i64 {
         self.shared.clock.now_ms()
@@ -1261,6 +1271,49 @@ impl Engine {
 /// route, a batch item's object comes sorted on another). The scope inside
 /// the fingerprint is the wallet id's text, as in format 2, so records
 /// migrated from it keep matching.
+/// Builds the global transaction index over a ledger written before it
+/// existed, once (a `meta` key records that it is complete): every
+/// entry written since carries its index key in its own batch.
+pub(crate) fn index_transactions(store: &dyn Store) -> Result<(), StoreError> {
+    const DONE: &[u8] = b"transactions_indexed";
+    if store.get(Cf::Meta, DONE)?.is_some() {
+        return Ok(());
+    }
+    let mut start: Option<Vec<u8>> = None;
+    let mut indexed = 0u64;
+    loop {
+        let pairs = store.scan(Scan {
+            cf: Cf::Ledger,
+            prefix: &[],
+            start_exclusive: start.as_deref(),
+            direction: Direction::Forward,
+            limit: 4096,
+        })?;
+        let Some((last, _)) = pairs.last() else {
+            break;
+        };
+        start = Some(last.clone());
+        let mut ops = Vec::with_capacity(pairs.len());
+        for (_, value) in &pairs {
+            let entry: Entry = codec::decode(Cf::Ledger.name(), value)?;
+            let [_, index] = crate::actor::ledger_ops(&entry);
+            ops.push(index);
+        }
+        indexed += ops.len() as u64;
+        store.write(&[ops.as_slice()], false)?;
+    }
+    let done = WriteOp::Put {
+        cf: Cf::Meta,
+        key: DONE.to_vec(),
+        value: codec::encode(&1u32),
+    };
+    store.write(&[std::slice::from_ref(&done)], true)?;
+    if indexed > 0 {
+        tracing::info!(indexed, "transaction index built over the existing ledger");
+    }
+    Ok(())
+}
+
 /// The check of an internal key (`keys::internal_idempotency`): one no
 /// client can send, for a change the engine repeats until it is durable.
 pub(crate) fn internal_check(wallet: &WalletId, name: String, command: &Command) -> KeyCheck {

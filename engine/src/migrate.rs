@@ -117,6 +117,7 @@ pub fn migrate(dir: &Path) -> Result<MigrationReport, MigrateError> {
             RocksOptions::with_expiry(Arc::new(|_: &[u8]| false)),
         )?;
         let report = convert(&old, &new)?;
+        crate::engine::index_transactions(&new)?;
         let check = crate::verify::verify(new.snapshot().as_ref())?;
         if let Some(first) = check.mismatches.first() {
             return Err(MigrateError::Inconsistent {
@@ -349,7 +350,8 @@ fn convert_pair(
         | Cf::Meta
         | Cf::Prices
         | Cf::Holds
-        | Cf::Transfers => key.to_vec(),
+        | Cf::Transfers
+        | Cf::Transactions => key.to_vec(),
     };
     Ok(Some((key, value)))
 }

@@ -203,6 +203,19 @@ fn verify_wallet(
                 );
             }
             expected_seq = entry.seq + 1;
+            let indexed = view.get(Cf::Transactions, &keys::transaction(&entry.txn_id))?;
+            let indexed: Option<crate::actor::TxnLocation> = indexed
+                .map(|bytes| codec::decode(Cf::Transactions.name(), &bytes))
+                .transpose()?;
+            if indexed.as_ref().map(|at| (&at.wallet_id, at.seq)) != Some((id, entry.seq)) {
+                report.mismatch(
+                    Some(id),
+                    format!(
+                        "entry #{} ({}) is not in the transaction index",
+                        entry.seq, entry.txn_id
+                    ),
+                );
+            }
             balance = check_entry(id, balance, &entry, wallet.rate_amount.to_decimal(), report);
             check_lots(id, &mut open_lots, &entry, report);
             held.apply(id, &entry, report);

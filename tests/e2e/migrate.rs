@@ -110,6 +110,12 @@ fn a_format_2_folder_is_refused_then_migrated_and_served_unchanged() {
             wallet["ledger"],
             "ledger of {id}"
         );
+        // Every migrated entry is in the global transaction index.
+        for entry in ledger.body["data"].as_array().expect("entries") {
+            let txn = entry["id"].as_str().expect("id");
+            let found = server.call("GET", &format!("/v1/transactions/{txn}"), None, None);
+            assert_eq!(as_before(&found.body), as_before(entry), "{txn}");
+        }
     }
     let events = server.call("GET", "/v1/events?limit=1000", None, None);
     assert_eq!(as_before(&events.body["data"]), expected["events"]);

@@ -60,6 +60,25 @@ fn a_transfer_moves_value_with_its_fee_leg_and_refuses_bad_input() {
     assert_eq!(shown.body, *view);
     let ledger = server.ledger(&ai);
     assert_eq!(ledger[0]["type"], "TRANSFER_IN");
+    // Every leg is found by its transaction id alone (the global index).
+    for leg in view["legs"].as_array().expect("legs") {
+        let id = leg["transaction_id"].as_str().expect("txn");
+        let found = server.call("GET", &format!("/v1/transactions/{id}"), None, None);
+        assert_eq!(found.status, 200, "{:?}", found.body);
+        assert_eq!(found.body["id"], id);
+        assert_eq!(found.body["wallet_id"], leg["wallet_id"]);
+    }
+    assert_eq!(
+        server
+            .call(
+                "GET",
+                "/v1/transactions/txn_01ARZ3NDEKTSV4RRFFQ69G5FAV",
+                None,
+                None
+            )
+            .code(),
+        "transaction_not_found"
+    );
     assert_eq!(server.ledger(&general)[0]["type"], "TRANSFER_OUT");
 
     // Bad input: a clear 4xx naming the field, nothing changed.

@@ -94,6 +94,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
                     resource("/v1/transfers", Read, Write).route(web::post().to(transfers::create)),
                 )
                 .service(
+                    resource("/v1/transactions/{id}", Read, Write)
+                        .route(web::get().to(transactions::get)),
+                )
+                .service(
                     resource("/v1/transfers/{id}", Read, Write)
                         .route(web::get().to(transfers::get)),
                 )

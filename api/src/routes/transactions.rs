@@ -145,3 +145,27 @@ pub async fn list(
         next_cursor: page.next_cursor.map(|seq| seq.to_string()),
     }))
 }
+
+#[utoipa::path(get, path = "/v1/transactions/{id}", tag = "transactions",
+    params(("id" = String, Path, description = "Transaction id (txn_…), of any wallet")),
+    responses((status = 200, description = "The ledger entry", body = TransactionView),
+        (status = 404, description = "No such transaction", body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+/// `GET /v1/transactions/{id}`: one ledger entry by id, through the global
+/// transaction index (two point reads, whatever the wallet).
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = engine::TxnId::parse(&path).ok_or(ApiError::TransactionNotFound)?;
+    let engine = state.engine.clone();
+    let found = web::block(move || engine.transaction(&id))
+        .await
+        .map_err(|_| ApiError::Internal)??;
+    let (entry, wallet) = found.ok_or(ApiError::TransactionNotFound)?;
+    Ok(HttpResponse::Ok().json(TransactionView::new(
+        &entry,
+        wallet.rate_amount.to_decimal(),
+        wallet.currency,
+    )))
+}

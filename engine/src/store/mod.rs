@@ -30,6 +30,8 @@
 //! - `transfers`:   0x01 ‖ transfer id16 → `TransferRecord`; 0x02 ‖ transfer
 //!   id16 → empty (in flight); 0x03 ‖ source id16 ‖ client key → transfer
 //!   id; see `transfers::keys`
+//! - `transactions`: transaction id16 → `TxnLocation` (wallet id, sequence):
+//!   the global index that finds any ledger entry by its `txn_…` id
 
 pub mod codec;
 mod legacy;
@@ -67,11 +69,13 @@ pub enum Cf {
     Holds,
     /// Transfer records, those in flight, and clients' keys.
     Transfers,
+    /// Transaction id → its wallet and sequence number.
+    Transactions,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 13] = [
+    pub const ALL: [Cf; 14] = [
         Cf::Wallets,
         Cf::Ledger,
         Cf::Idempotency,
@@ -85,6 +89,7 @@ impl Cf {
         Cf::Prices,
         Cf::Holds,
         Cf::Transfers,
+        Cf::Transactions,
     ];
 
     /// The column family's name on disk.
@@ -103,6 +108,7 @@ impl Cf {
             Cf::Prices => "prices",
             Cf::Holds => "holds",
             Cf::Transfers => "transfers",
+            Cf::Transactions => "transactions",
         }
     }
 }
@@ -232,6 +238,11 @@ pub mod keys {
     /// The prefix of every ledger key of `wallet`.
     pub fn ledger_prefix(wallet: &WalletId) -> Vec<u8> {
         wallet.to_bytes().to_vec()
+    }
+
+    /// Key of a transaction in the global index.
+    pub fn transaction(txn: &crate::ids::TxnId) -> Vec<u8> {
+        txn.to_bytes().to_vec()
     }
 
     /// Sequence number of a ledger key.
