@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -263,6 +264,70 @@ pub(crate) fn load_hold_capture(
                     capture_request(&mut capture, id, &capture_body);
                     match exchange(&mut stream, &capture, &mut buffer).await {
                         Ok(status) if (200..300).contains(&status) => outcome.done(t0),
+                        Ok(status) => outcome.fail(status),
+                        Err(_) => {
+                            outcome.fail(0);
+                            break;
+                        }
+                    }
+                }
+                outcome
+            }
+        },
+    )
+}
+
+/// The `transfers` loop: on each connection, one `POST /v1/transfers` of
+/// `credits` between the two wallets of one of `pairs` (the same walk over
+/// them as [`load`]). Each pair alternates direction across all
+/// connections (a counter per pair: even sends first to second, odd the
+/// reverse), so a pair's balances drift by at most `credits`. Only a 201
+/// counts as an operation; any other status is an error.
+pub(crate) fn load_transfers(
+    scenario: &str,
+    server: &ServerProcess,
+    pairs: &[(String, String)],
+    credits: &str,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Measurement> {
+    let transfer = |from: &str, to: &str| {
+        raw_request(
+            "/v1/transfers",
+            &format!(r#"{{"from_wallet":"{from}","to_wallet":"{to}","credits":"{credits}"}}"#),
+        )
+    };
+    // Per pair: [first → second, second → first], and its turn counter.
+    let requests: Arc<Vec<[Vec<u8>; 2]>> = Arc::new(
+        pairs
+            .iter()
+            .map(|(a, b)| [transfer(a, b), transfer(b, a)])
+            .collect(),
+    );
+    let turns: Arc<Vec<AtomicU64>> = Arc::new(pairs.iter().map(|_| AtomicU64::new(0)).collect());
+    drive(
+        scenario,
+        server,
+        connections,
+        move |connection, addr, started| {
+            let requests = Arc::clone(&requests);
+            let turns = Arc::clone(&turns);
+            async move {
+                let mut outcome = Outcome::default();
+                let Ok(mut stream) = connect(addr).await else {
+                    outcome.fail(0);
+                    return outcome;
+                };
+                let mut buffer = Vec::with_capacity(4096);
+                let mut next = connection;
+                while started.elapsed() < duration {
+                    let pair = next % requests.len();
+                    next = next.wrapping_mul(31).wrapping_add(17);
+                    let turn = turns[pair].fetch_add(1, Ordering::Relaxed);
+                    let request = &requests[pair][(turn % 2) as usize];
+                    let t0 = Instant::now();
+                    match exchange(&mut stream, request, &mut buffer).await {
+                        Ok(201) => outcome.done(t0),
                         Ok(status) => outcome.fail(status),
                         Err(_) => {
                             outcome.fail(0);

@@ -23,7 +23,7 @@ struct Cli {
     /// comma-separated: `--only http-single,gateway`).
     #[arg(long)]
     only: Option<String>,
-    /// Wallets in the uniform scenarios.
+    /// Wallets in the uniform scenarios (pairs of wallets in `transfers`).
     #[arg(long, default_value_t = 1000)]
     wallets: usize,
     /// Concurrent clients (tasks in process, connections over HTTP,
@@ -97,6 +97,9 @@ fn main() -> anyhow::Result<()> {
     run("gateway", &mut || {
         gateway(cli.wallets, cli.concurrency, duration)
     })?;
+    run("transfers", &mut || {
+        transfers(cli.wallets, cli.concurrency, duration)
+    })?;
     run("http-batch-deposits", &mut || {
         http_batch(true, cli.wallets, cli.batch_items, duration)
     })?;
@@ -120,6 +123,7 @@ fn main() -> anyhow::Result<()> {
         ratio(&results, "http-single", "http-ceiling", 0.6),
         ratio(&results, "http-single", "postgres", 5.0),
         ratio(&results, "gateway", "http-single", 0.4),
+        ratio(&results, "transfers", "http-single", 0.4),
     ]
     .into_iter()
     .flatten()
@@ -232,6 +236,28 @@ fn gateway(wallets: usize, connections: usize, duration: Duration) -> anyhow::Re
     )?;
     Ok(Measurement {
         note: Some("pairs/s: hold 1 credit, capture 0.6; latency per pair".to_owned()),
+        ..measurement
+    })
+}
+
+/// Transfers between wallet pairs over HTTP: `pairs` pairs of wallets
+/// (`2 × pairs` wallets, each created with 1,000,000 paid credits, the only
+/// credits a transfer moves), `http-single`'s connections and load
+/// generator; each operation is one `POST /v1/transfers` of 1 credit within
+/// a pair, alternating direction, no fee leg.
+fn transfers(pairs: usize, connections: usize, duration: Duration) -> anyhow::Result<Measurement> {
+    let dir = tempfile::tempdir()?;
+    let server = start_tally(dir.path())?;
+    let mut ids = create_wallets(&server, 2 * pairs)?.into_iter();
+    let pairs: Vec<(String, String)> =
+        std::iter::from_fn(|| Some((ids.next()?, ids.next()?))).collect();
+    let measurement =
+        http_load::load_transfers("transfers", &server, &pairs, "1", connections, duration)?;
+    Ok(Measurement {
+        note: Some(format!(
+            "transfers/s: 1 credit within one of {} pairs, alternating direction, no fee",
+            pairs.len()
+        )),
         ..measurement
     })
 }
