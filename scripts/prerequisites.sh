@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks to build and run Tally:
 # libclang-dev (bindgen needs libclang and clang's own headers to generate the
-# bundled RocksDB's bindings), a C++ compiler, make, curl, python3 and kill.
+# bundled RocksDB's bindings), a C++ compiler, make, curl, python3, kill, and
+# pdftotext/pdftoppm (poppler-utils) for the invoice tests.
 # Idempotent: does nothing when everything is present.
 #
 # Every check tests the exact file or command that the build uses. In
@@ -41,6 +42,11 @@ command -v curl >/dev/null || missing+=(curl)
 command -v python3 >/dev/null || missing+=(python3)
 # The end-to-end tests send SIGTERM with kill(1), from procps.
 command -v kill >/dev/null || missing+=(procps)
+# The invoice tests read PDFs back with pdftotext and render a page with
+# pdftoppm, both from poppler-utils: each command is checked by name.
+if ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null; then
+  missing+=(poppler-utils)
+fi
 
 if ((${#missing[@]})); then
   echo "prerequisites: installing ${missing[*]} with apt-get" >&2

@@ -617,6 +617,13 @@ impl BalanceView {
     }
 }
 
+/// Money at the currency's minor units (`50.00`).
+pub fn money_text(amount: Decimal, currency: Currency) -> String {
+    let mut amount = amount;
+    amount.rescale(currency.minor_units());
+    amount.to_string()
+}
+
 fn currency_text(amount: Option<Decimal>, currency: Currency) -> String {
     let mut amount = amount.unwrap_or_default();
     amount.rescale(currency.minor_units());

@@ -51,6 +51,8 @@ pub enum ApiError {
     TransferNotFound,
     /// No transaction with that id.
     TransactionNotFound,
+    /// No invoice with that id.
+    InvoiceNotFound,
     /// A receiving wallet refused a transfer; the source was refunded.
     TransferFailed { message: String },
     /// The hold was resolved before (captured, released or expired).
@@ -133,6 +135,7 @@ impl ApiError {
             ApiError::HoldNotFound => (StatusCode::NOT_FOUND, "hold_not_found"),
             ApiError::TransferNotFound => (StatusCode::NOT_FOUND, "transfer_not_found"),
             ApiError::TransactionNotFound => (StatusCode::NOT_FOUND, "transaction_not_found"),
+            ApiError::InvoiceNotFound => (StatusCode::NOT_FOUND, "invoice_not_found"),
             ApiError::TransferFailed { .. } => (StatusCode::CONFLICT, "transfer_failed"),
             ApiError::HoldResolved { status, .. } => (
                 StatusCode::CONFLICT,
@@ -214,6 +217,7 @@ impl ApiError {
             ApiError::HoldNotFound => "no hold with this id".into(),
             ApiError::TransferNotFound => "no transfer with this id".into(),
             ApiError::TransactionNotFound => "no transaction with this id".into(),
+            ApiError::InvoiceNotFound => "no invoice with this id".into(),
             ApiError::MethodNotAllowed => "this route does not accept this method".into(),
             ApiError::IdempotencyKeyReused => {
                 "this Idempotency-Key was already used with a different request".into()
@@ -369,6 +373,8 @@ impl From<EngineError> for ApiError {
             EngineError::WalletNotFound => ApiError::WalletNotFound,
             EngineError::HoldNotFound => ApiError::HoldNotFound,
             EngineError::TransferNotFound => ApiError::TransferNotFound,
+            EngineError::TransactionNotFound => ApiError::TransactionNotFound,
+            EngineError::InvoiceNotFound => ApiError::InvoiceNotFound,
             EngineError::UnknownModel(model) => ApiError::ModelNotPriced {
                 message: format!(
                     "no price of model {model:?} is in force; usage is never priced at zero"

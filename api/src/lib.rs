@@ -9,6 +9,7 @@ pub mod dto;
 pub mod error;
 pub mod gateway;
 pub mod import;
+pub mod invoice_pdf;
 pub mod keys;
 pub mod limits;
 pub mod metrics;

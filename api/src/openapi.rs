@@ -5,8 +5,8 @@
 
 use crate::error::ErrorBody;
 use crate::routes::{
-    admin, batch, clock, deposits, events, holds, prices, system, transactions, transfers, usage,
-    wallets,
+    admin, batch, clock, deposits, events, holds, invoices, prices, system, transactions,
+    transfers, usage, wallets,
 };
 use actix_web::HttpResponse;
 use std::sync::OnceLock;
@@ -40,6 +40,10 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         usage::record,
         transfers::create,
         transfers::get,
+        invoices::issue,
+        invoices::get,
+        invoices::pdf,
+        invoices::list,
         deposits::deposit,
         deposits::balance,
         batch::debits,

@@ -121,6 +121,7 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
         deliverer,
         batch_bytes: crate::limits::BatchBytes::new(settings.batch_bytes_in_flight_max),
         gateway: settings.gateway.clone(),
+        issuer: settings.invoices.clone(),
     });
     let in_flight = web::Data::new(crate::limits::InFlight::new(
         settings.in_flight_requests_max,

@@ -105,6 +105,7 @@ pub struct Settings {
     pub user_wallets: UserWallets,
     pub webhooks: Webhooks,
     pub gateway: crate::gateway::GatewaySettings,
+    pub invoices: crate::invoice_pdf::Issuer,
 }
 
 impl Settings {
@@ -321,6 +322,7 @@ impl Settings {
             user_wallets: _,
             webhooks,
             gateway: _,
+            invoices: _,
         } = self;
         Ok(EngineConfig {
             data_dir: data_dir.clone(),

@@ -31,4 +31,6 @@ pub struct AppState {
     pub batch_bytes: crate::limits::BatchBytes,
     /// Hold TTLs and the top-up link of a 402.
     pub gateway: crate::gateway::GatewaySettings,
+    /// Who issues invoices (printed on their PDFs).
+    pub issuer: crate::invoice_pdf::Issuer,
 }

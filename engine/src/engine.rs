@@ -30,9 +30,11 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 mod holds;
+mod invoices;
 mod price_book;
 mod transfers;
 pub use holds::{CaptureRequest, HoldPage, HoldRequest, HoldView};
+pub use invoices::InvoicePage;
 pub use price_book::{PriceList, PriceVersionPage};
 pub use transfers::TransferSpec;
 
@@ -1370,6 +1372,8 @@ fn outcome_label(result: &Result<Receipt, Error>) -> &'static str {
             | Error::WalletNotFound
             | Error::HoldNotFound
             | Error::TransferNotFound
+            | Error::TransactionNotFound
+            | Error::InvoiceNotFound
             | Error::UnknownModel(_)
             | Error::IdempotencyKeyReused,
         ) => "rejected",

@@ -21,6 +21,12 @@ pub enum Error {
     /// No transfer with that id.
     #[error("transfer not found")]
     TransferNotFound,
+    /// No transaction with that id.
+    #[error("transaction not found")]
+    TransactionNotFound,
+    /// No invoice with that id.
+    #[error("invoice not found")]
+    InvoiceNotFound,
     /// No price for the model at the time asked.
     #[error("no price for model {0}")]
     UnknownModel(String),
@@ -61,6 +67,8 @@ impl Error {
             Error::WalletNotFound => Error::WalletNotFound,
             Error::HoldNotFound => Error::HoldNotFound,
             Error::TransferNotFound => Error::TransferNotFound,
+            Error::TransactionNotFound => Error::TransactionNotFound,
+            Error::InvoiceNotFound => Error::InvoiceNotFound,
             Error::UnknownModel(model) => Error::UnknownModel(model.clone()),
             Error::IdempotencyKeyReused => Error::IdempotencyKeyReused,
             Error::Overloaded(reason) => Error::Overloaded(reason),

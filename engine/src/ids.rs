@@ -1,5 +1,5 @@
 //! Identifiers: `WalletId` (`wal_…`), `TxnId` (`txn_…`), `RuleId` (`rtr_…`)
-//! `HoldId` (`hld_…`), `TransferId` (`trf_…`) and `PriceVersionId` (`prv_…`), each a prefix and a ULID, so they sort by
+//! `HoldId` (`hld_…`), `TransferId` (`trf_…`), `InvoiceId` (`inv_…`) and `PriceVersionId` (`prv_…`), each a prefix and a ULID, so they sort by
 //! creation time and have a fixed length, which keeps ledger keys (`wallet id
 //! ‖ sequence`) the same width for every wallet.
 
@@ -95,6 +95,7 @@ prefixed_id!(
     "A hold's id: `hld_` and the ULID of the entry that placed it."
 );
 prefixed_id!(TransferId, "trf_", "A transfer's id: `trf_` and a ULID.");
+prefixed_id!(InvoiceId, "inv_", "An invoice's id: `inv_` and a ULID.");
 prefixed_id!(
     PriceVersionId,
     "prv_",

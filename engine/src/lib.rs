@@ -19,6 +19,7 @@ pub mod events;
 pub mod holds;
 pub mod idempotency;
 pub mod ids;
+pub mod invoices;
 pub mod lots;
 pub mod metrics;
 #[cfg(feature = "rocks")]
@@ -53,7 +54,7 @@ pub use engine::{
 };
 pub use error::Error;
 pub use events::{Delivery, DeliveryStatus, Event, EventKind};
-pub use ids::{HoldId, PriceVersionId, TransferId, TxnId, WalletId};
+pub use ids::{HoldId, InvoiceId, PriceVersionId, TransferId, TxnId, WalletId};
 pub use lots::{CreditKind, Lot, LotChange};
 pub use money::{Credits, Currency};
 pub use prices::{

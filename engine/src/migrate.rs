@@ -351,7 +351,8 @@ fn convert_pair(
         | Cf::Prices
         | Cf::Holds
         | Cf::Transfers
-        | Cf::Transactions => key.to_vec(),
+        | Cf::Transactions
+        | Cf::Invoices => key.to_vec(),
     };
     Ok(Some((key, value)))
 }

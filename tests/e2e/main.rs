@@ -14,6 +14,7 @@ mod errors;
 mod holds;
 mod idempotency;
 mod import;
+mod invoices;
 mod keys;
 mod ledger;
 mod lifecycle;

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod deposits;
 pub mod events;
 pub mod holds;
+pub mod invoices;
 pub mod prices;
 pub mod system;
 pub mod transactions;
@@ -96,6 +97,20 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(
                     resource("/v1/transactions/{id}", Read, Write)
                         .route(web::get().to(transactions::get)),
+                )
+                .service(
+                    resource("/v1/invoices", Read, Write).route(web::post().to(invoices::issue)),
+                )
+                .service(
+                    resource("/v1/invoices/{id}", Read, Write).route(web::get().to(invoices::get)),
+                )
+                .service(
+                    resource("/v1/invoices/{id}/pdf", Read, Write)
+                        .route(web::get().to(invoices::pdf)),
+                )
+                .service(
+                    resource("/v1/wallets/{id}/invoices", Read, Write)
+                        .route(web::get().to(invoices::list)),
                 )
                 .service(
                     resource("/v1/transfers/{id}", Read, Write)

@@ -32,6 +32,9 @@
 //!   id; see `transfers::keys`
 //! - `transactions`: transaction id16 → `TxnLocation` (wallet id, sequence):
 //!   the global index that finds any ledger entry by its `txn_…` id
+//! - `invoices`:    0x01 ‖ invoice id16 → `Invoice`; 0x02 ‖ txn id16 →
+//!   invoice id; 0x03 ‖ year → last number; 0x04 ‖ wallet id16 ‖ invoice
+//!   id16 → empty; see `invoices::keys`
 
 pub mod codec;
 mod legacy;
@@ -71,11 +74,13 @@ pub enum Cf {
     Transfers,
     /// Transaction id → its wallet and sequence number.
     Transactions,
+    /// Invoices, their transaction and wallet indexes, the yearly counters.
+    Invoices,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 14] = [
+    pub const ALL: [Cf; 15] = [
         Cf::Wallets,
         Cf::Ledger,
         Cf::Idempotency,
@@ -90,6 +95,7 @@ impl Cf {
         Cf::Holds,
         Cf::Transfers,
         Cf::Transactions,
+        Cf::Invoices,
     ];
 
     /// The column family's name on disk.
@@ -109,6 +115,7 @@ impl Cf {
             Cf::Holds => "holds",
             Cf::Transfers => "transfers",
             Cf::Transactions => "transactions",
+            Cf::Invoices => "invoices",
         }
     }
 }
