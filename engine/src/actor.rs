@@ -103,9 +103,19 @@ pub(crate) struct Job {
     pub(crate) command: Command,
     pub(crate) key: Option<KeyCheck>,
     /// Writes that ride with the entry, in its atomic batch, only when it
-    /// is applied (not on a replay or a refusal): a transfer's record rides
-    /// with its source leg.
-    pub(crate) also: Vec<WriteOp>,
+    /// is applied (not on a replay or a refusal), made from the entry: a
+    /// transfer's record rides with its source leg, and its end with its
+    /// last receiving leg.
+    pub(crate) also: Option<RideAlong>,
+}
+
+/// What makes a job's ride-along writes from its entry.
+pub(crate) struct RideAlong(pub(crate) Box<dyn Fn(&Entry) -> Vec<WriteOp> + Send + Sync>);
+
+impl std::fmt::Debug for RideAlong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RideAlong")
+    }
 }
 
 /// An actor's answer: done, or "I have retired; ask a fresh actor".
@@ -873,9 +883,11 @@ impl WalletActor {
     /// Applies one decided entry and queues it; the reply leaves after the sync.
     fn commit(&mut self, job: &Job, entry: Arc<Entry>, reply: ReceiptReply) {
         let before = self.before_turn();
-        let mut ops = Vec::with_capacity(4 + job.also.len());
+        let mut ops = Vec::with_capacity(8);
         self.stage(job.key.as_ref(), &entry, &mut ops);
-        ops.extend(job.also.iter().cloned());
+        if let Some(also) = &job.also {
+            ops.extend((also.0)(&entry));
+        }
         // A PUT's terms travel in its UPDATE entry, yet a whole new terms
         // record is checkpointed now rather than replayed later.
         let stateful = matches!(job.command, Command::Configure(_));

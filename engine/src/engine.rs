@@ -257,6 +257,8 @@ pub struct Engine {
     creation_locks: Vec<tokio::sync::Mutex<()>>,
     user_creation: tokio::sync::Mutex<()>,
     users: crate::users::UserCache,
+    /// Each wallet's currency and rate, for transfers.
+    money: crate::users::MoneyCache,
     config: EngineConfig,
 }
 
@@ -351,6 +353,7 @@ impl Engine {
             creation_locks,
             user_creation: tokio::sync::Mutex::new(()),
             users: crate::users::UserCache::default(),
+            money: crate::users::MoneyCache::default(),
             config,
         };
         index_transactions(engine.shared.store.as_ref())?;
@@ -609,7 +612,7 @@ impl Engine {
             Job {
                 command,
                 key: check,
-                also: Vec::new(),
+                also: None,
             },
         )
         .await
@@ -698,7 +701,7 @@ impl Engine {
             let job = Arc::new(Job {
                 command: item.command,
                 key: check,
-                also: Vec::new(),
+                also: None,
             });
             let group = *group_of.entry(wallet_id.clone()).or_insert_with(|| {
                 groups.push((wallet_id, Vec::new(), Vec::new()));
@@ -820,7 +823,7 @@ impl Engine {
             Job {
                 command,
                 key: check,
-                also: Vec::new(),
+                also: None,
             },
         )
         .await
@@ -842,7 +845,7 @@ impl Engine {
             return Ok(None);
         };
         let id: WalletId = codec::decode(Cf::Users.name(), &bytes)?;
-        self.users.insert(user, &id);
+        self.users.insert(user.to_owned(), id.clone());
         Ok(Some(id))
     }
 

@@ -1,40 +1,59 @@
-//! The deposit API's user index (`users` CF: user → default wallet id),
-//! cached in memory. A user's wallet never changes once created, so a cached
-//! entry is never stale; only found users are cached (a miss may become a
-//! new wallet a moment later). Batches of deposits resolve most users
-//! without a RocksDB read.
+//! Small caches of facts that never change once written, so a cached entry
+//! is never stale: the deposit API's user → default wallet (`users` CF; only
+//! found users are cached, since a miss may become a new wallet a moment
+//! later), and a wallet's currency and rate (fixed at creation), which a
+//! transfer needs for each of its wallets.
 
 use crate::ids::WalletId;
+use crate::money::{Currency, Fixed};
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::RwLock;
 
-/// Users kept at most. Past it the cache starts over: simpler than an LRU,
-/// and a full refill costs one point read per user.
-const USERS_CACHED_MAX: usize = 262_144;
+/// Entries kept at most per cache. Past it the cache starts over: simpler
+/// than an LRU, and a full refill costs one read per entry.
+const CACHED_MAX: usize = 262_144;
 
-/// User → default wallet id, for users known to have one.
-#[derive(Default)]
-pub(crate) struct UserCache {
-    map: RwLock<HashMap<String, WalletId>>,
+/// A bounded map of immutable facts.
+pub(crate) struct Cache<K, V> {
+    map: RwLock<HashMap<K, V>>,
 }
 
-impl UserCache {
-    /// The cached wallet of `user`, if any.
-    pub(crate) fn get(&self, user: &str) -> Option<WalletId> {
-        self.map.read().ok()?.get(user).cloned()
+impl<K, V> Default for Cache<K, V> {
+    fn default() -> Self {
+        Cache {
+            map: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> Cache<K, V> {
+    /// The cached value of `key`, if any.
+    pub(crate) fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.map.read().ok()?.get(key).cloned()
     }
 
-    /// Remembers `user`'s wallet (which exists on disk).
-    pub(crate) fn insert(&self, user: &str, wallet: &WalletId) {
+    /// Remembers `value` for `key` (a fact that exists on disk).
+    pub(crate) fn insert(&self, key: K, value: V) {
         let Ok(mut map) = self.map.write() else {
             return;
         };
-        if map.len() >= USERS_CACHED_MAX {
+        if map.len() >= CACHED_MAX {
             map.clear();
         }
-        map.insert(user.to_owned(), wallet.clone());
+        map.insert(key, value);
     }
 }
+
+/// User → default wallet id, for users known to have one.
+pub(crate) type UserCache = Cache<String, WalletId>;
+
+/// Wallet → its currency and rate.
+pub(crate) type MoneyCache = Cache<WalletId, (Currency, Fixed)>;
 
 #[cfg(test)]
 mod tests {
@@ -45,12 +64,12 @@ mod tests {
         let cache = UserCache::default();
         let wallet = WalletId::generate(1);
         assert_eq!(cache.get("u"), None);
-        cache.insert("u", &wallet);
+        cache.insert("u".to_owned(), wallet.clone());
         assert_eq!(cache.get("u"), Some(wallet.clone()));
-        for n in 0..USERS_CACHED_MAX {
-            cache.insert(&n.to_string(), &wallet);
+        for n in 0..CACHED_MAX {
+            cache.insert(n.to_string(), wallet.clone());
         }
         let size = cache.map.read().map(|map| map.len()).unwrap_or(0);
-        assert!(size <= USERS_CACHED_MAX, "{size}");
+        assert!(size <= CACHED_MAX, "{size}");
     }
 }

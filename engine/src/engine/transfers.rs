@@ -11,8 +11,11 @@
 //!    (`TRANSFER_IN`), then the fee wallet's. Each is a command with an
 //!    internal idempotency key named after the transfer and the leg
 //!    (`transfer:<id>:in`), so a leg driven twice applies once.
-//! 3. **End.** One write: the record (`completed`, with every leg's entry)
-//!    and the removal of the in-flight key. The reply leaves after it.
+//! 3. **End**: the record (`completed`, with every leg's entry) and the
+//!    removal of the in-flight key, written in the last receiving leg's own
+//!    batch (`RideAlong`), so a transfer costs two writes. A driver whose
+//!    last leg replays (a retry, the recovery) writes the end on its own.
+//!    The reply leaves after it.
 //!
 //! A receiving leg the wallet refuses (terminated since the request, or
 //! past the credit range) is undone by a refund to the source
@@ -32,7 +35,7 @@
 //! in flight (24 h by default).
 
 use super::{internal_check, Engine};
-use crate::actor::{Job, Receipt};
+use crate::actor::{Job, Receipt, RideAlong};
 use crate::error::Error;
 use crate::ids::{TransferId, WalletId};
 use crate::money::Credits;
@@ -88,14 +91,14 @@ impl Engine {
                     return Err(Error::IdempotencyKeyReused);
                 }
                 drop(guard);
-                return Ok((self.drive(record).await?, true));
+                return Ok((self.drive(record, None).await?, true));
             }
         }
-        let record = self
+        let (record, out) = self
             .start_transfer(spec, key, fingerprint, client_key)
             .await?;
         drop(guard);
-        Ok((self.drive(record).await?, false))
+        Ok((self.drive(record, Some(out)).await?, false))
     }
 
     /// A transfer as stored.
@@ -128,7 +131,7 @@ impl Engine {
                     continue;
                 };
                 if let Some(record) = self.transfer_record(&id)? {
-                    let ended = self.drive(record).await?;
+                    let ended = self.drive(record, None).await?;
                     tracing::info!(transfer = %id, state = ended.state.as_str(), "transfer in flight driven to its end");
                     done += 1;
                 }
@@ -137,13 +140,14 @@ impl Engine {
     }
 
     /// Step 1: splits the amount, then debits the source with the record.
+    /// Returns the record and the source's leg.
     async fn start_transfer(
         &self,
         spec: TransferSpec,
         key: Option<String>,
         fingerprint: Option<[u8; 32]>,
         client_key: Option<Vec<u8>>,
-    ) -> Result<TransferRecord, Error> {
+    ) -> Result<(TransferRecord, Leg), Error> {
         let invalid = |field: &str, reason: &str| {
             Error::Rejected(WalletError::InvalidTerms {
                 field: field.into(),
@@ -164,17 +168,13 @@ impl Engine {
                 ));
             }
         }
-        let side = |wallet: &crate::wallet::Wallet| Side {
-            currency: wallet.currency,
-            rate: wallet.rate_amount,
-        };
-        let source = self.wallet(&spec.from).await?;
-        let dest = self.wallet(&spec.to).await?;
+        let source = self.side(&spec.from).await?;
+        let dest = self.side(&spec.to).await?;
         let fee = match &spec.fee {
-            Some((percent, wallet)) => Some((*percent, side(&self.wallet(wallet).await?))),
+            Some((percent, wallet)) => Some((*percent, self.side(wallet).await?)),
             None => None,
         };
-        let legs = split(spec.amount, side(&source), side(&dest), fee).map_err(split_error)?;
+        let legs = split(spec.amount, source, dest, fee).map_err(split_error)?;
         let now_ms = self.shared.clock.now_ms();
         let id = TransferId::generate(now_ms);
         let record = TransferRecord {
@@ -194,7 +194,7 @@ impl Engine {
             created_at_ms: now_ms,
             finished_at_ms: None,
         };
-        let mut also = vec![
+        let mut ops = vec![
             WriteOp::Put {
                 cf: Cf::Transfers,
                 key: keys::record(&id),
@@ -207,7 +207,7 @@ impl Engine {
             },
         ];
         if let Some(client_key) = client_key {
-            also.push(WriteOp::Put {
+            ops.push(WriteOp::Put {
                 cf: Cf::Transfers,
                 key: client_key,
                 value: codec::encode(&id),
@@ -218,37 +218,87 @@ impl Engine {
             metadata: leg_metadata(&record, LegRole::Out),
         };
         let check = internal_check(&spec.from, LegRole::Out.key(&id), &command);
-        self.run(
-            &spec.from,
-            Job {
-                command,
-                key: Some(check),
-                also,
-            },
-        )
-        .await?;
-        Ok(record)
+        let receipt = self
+            .run(
+                &spec.from,
+                Job {
+                    command,
+                    key: Some(check),
+                    also: Some(RideAlong(Box::new(move |_| ops.clone()))),
+                },
+            )
+            .await?;
+        let out = Leg {
+            role: LegRole::Out,
+            wallet_id: spec.from.clone(),
+            txn_id: receipt.entry.txn_id.clone(),
+            seq: receipt.entry.seq,
+            credits: legs.gross,
+        };
+        Ok((record, out))
     }
 
-    /// Steps 2 and 3 for a transfer whose source leg is durable.
-    async fn drive(&self, record: TransferRecord) -> Result<TransferRecord, Error> {
+    /// A wallet's currency and rate (fixed at its creation: cached).
+    async fn side(&self, wallet: &WalletId) -> Result<Side, Error> {
+        if let Some((currency, rate)) = self.money.get(wallet) {
+            return Ok(Side { currency, rate });
+        }
+        let found = self.wallet(wallet).await?;
+        self.money
+            .insert(wallet.clone(), (found.currency, found.rate_amount));
+        Ok(Side {
+            currency: found.currency,
+            rate: found.rate_amount,
+        })
+    }
+
+    /// Steps 2 and 3 for a transfer whose source leg is durable (`out`: its
+    /// leg, when the caller just applied it; otherwise read from disk). The
+    /// last receiving leg carries the end in its own write, so a transfer
+    /// is two writes; a leg that replays (a second driver, the recovery)
+    /// carried nothing, and the end is written on its own.
+    async fn drive(
+        &self,
+        record: TransferRecord,
+        out: Option<Leg>,
+    ) -> Result<TransferRecord, Error> {
         if record.state != TransferState::Pending {
             return Ok(record);
         }
         // Two drivers of one transfer (a client's retry and the recovery)
         // need no lock: every leg replays, and both end it the same way.
         let mut record = record;
-        let id = record.id.clone();
-        let out = self.source_leg(&record)?;
+        let out = match out {
+            Some(out) => out,
+            None => self.source_leg(&record)?,
+        };
         let mut applied = vec![out];
+        let fee_wallet = record
+            .fee_wallet
+            .clone()
+            .filter(|_| !record.legs.fee.is_zero());
+        let ride = fee_wallet
+            .is_none()
+            .then(|| self.ending(&record, &applied, LegRole::In));
         match self
-            .leg(&record.to, LegRole::In, record.legs.net, &record)
+            .leg(&record.to, LegRole::In, record.legs.net, &record, ride)
             .await
         {
-            Ok(leg) => applied.push(leg),
+            Ok((leg, ended)) => {
+                applied.push(leg);
+                if let Some(done) = ended {
+                    return Ok(done);
+                }
+            }
             Err(Error::Rejected(refusal)) => {
-                let refund = self
-                    .leg(&record.from, LegRole::Refund, record.legs.gross, &record)
+                let (refund, _) = self
+                    .leg(
+                        &record.from,
+                        LegRole::Refund,
+                        record.legs.gross,
+                        &record,
+                        None,
+                    )
                     .await?;
                 applied.push(refund);
                 record.failure = Some(format!("to_wallet refused the transfer: {refusal}"));
@@ -256,33 +306,60 @@ impl Engine {
             }
             Err(other) => return Err(other),
         }
-        if let Some(fee_wallet) = record.fee_wallet.clone() {
-            if !record.legs.fee.is_zero() {
-                match self
-                    .leg(&fee_wallet, LegRole::Fee, record.legs.fee, &record)
-                    .await
-                {
-                    Ok(leg) => applied.push(leg),
-                    Err(Error::Rejected(refusal)) => {
-                        let refund = self
-                            .leg(
-                                &record.from,
-                                LegRole::FeeRefund,
-                                record.legs.fee_at_source,
-                                &record,
-                            )
-                            .await?;
-                        applied.push(refund);
-                        record.failure = Some(format!(
-                            "the fee wallet refused the fee, refunded: {refusal}"
-                        ));
+        if let Some(fee_wallet) = fee_wallet {
+            let ride = Some(self.ending(&record, &applied, LegRole::Fee));
+            match self
+                .leg(&fee_wallet, LegRole::Fee, record.legs.fee, &record, ride)
+                .await
+            {
+                Ok((leg, ended)) => {
+                    applied.push(leg);
+                    if let Some(done) = ended {
+                        return Ok(done);
                     }
-                    Err(other) => return Err(other),
                 }
+                Err(Error::Rejected(refusal)) => {
+                    let (refund, _) = self
+                        .leg(
+                            &record.from,
+                            LegRole::FeeRefund,
+                            record.legs.fee_at_source,
+                            &record,
+                            None,
+                        )
+                        .await?;
+                    applied.push(refund);
+                    record.failure = Some(format!(
+                        "the fee wallet refused the fee, refunded: {refusal}"
+                    ));
+                }
+                Err(other) => return Err(other),
             }
         }
-        tracing::debug!(transfer = %id, "transfer legs applied");
         self.finish(record, applied, TransferState::Completed).await
+    }
+
+    /// What the last receiving leg (`role`) writes with its entry: the
+    /// transfer completed, its legs including this one.
+    fn ending(&self, record: &TransferRecord, applied: &[Leg], role: LegRole) -> RideAlong {
+        let mut done = record.clone();
+        done.applied = applied.to_vec();
+        done.state = TransferState::Completed;
+        done.finished_at_ms = Some(self.shared.clock.now_ms());
+        RideAlong(Box::new(move |entry| {
+            let mut done = done.clone();
+            done.applied.push(Leg {
+                role,
+                wallet_id: entry.wallet_id.clone(),
+                txn_id: entry.txn_id.clone(),
+                seq: entry.seq,
+                credits: match role {
+                    LegRole::Fee => done.legs.fee,
+                    _ => done.legs.net,
+                },
+            });
+            end_ops(&done)
+        }))
     }
 
     /// The source leg, written with the record (step 1): read from disk,
@@ -308,37 +385,47 @@ impl Engine {
     }
 
     /// One receiving leg (or refund), applied once however often it is
-    /// driven.
+    /// driven. Returns the leg and, when it carried the transfer's end
+    /// (`also`) and was applied (not replayed), the ended record.
     async fn leg(
         &self,
         wallet: &WalletId,
         role: LegRole,
         credits: Credits,
         record: &TransferRecord,
-    ) -> Result<Leg, Error> {
+        also: Option<RideAlong>,
+    ) -> Result<(Leg, Option<TransferRecord>), Error> {
         let metadata = leg_metadata(record, role);
         let command = Command::TransferIn { credits, metadata };
         let check = internal_check(wallet, role.key(&record.id), &command);
+        let carried = also.is_some();
         let receipt: Receipt = self
             .run(
                 wallet,
                 Job {
                     command,
                     key: Some(check),
-                    also: Vec::new(),
+                    also,
                 },
             )
             .await?;
-        Ok(Leg {
+        let leg = Leg {
             role,
             wallet_id: wallet.clone(),
             txn_id: receipt.entry.txn_id.clone(),
             seq: receipt.entry.seq,
             credits,
-        })
+        };
+        let ended = if carried && !receipt.replayed {
+            self.transfer_record(&record.id)?
+        } else {
+            None
+        };
+        Ok((leg, ended))
     }
 
-    /// Step 3: the record's end, and the in-flight key gone, in one write.
+    /// Step 3 on its own: the record's end, and the in-flight key gone, in
+    /// one write.
     async fn finish(
         &self,
         mut record: TransferRecord,
@@ -348,20 +435,25 @@ impl Engine {
         record.applied = applied;
         record.state = state;
         record.finished_at_ms = Some(self.shared.clock.now_ms());
-        let ops = vec![
-            WriteOp::Put {
-                cf: Cf::Transfers,
-                key: keys::record(&record.id),
-                value: codec::encode(&record),
-            },
-            WriteOp::Delete {
-                cf: Cf::Transfers,
-                key: keys::pending(&record.id),
-            },
-        ];
-        self.commit(ops).await?;
+        self.commit(end_ops(&record)).await?;
         Ok(record)
     }
+}
+
+/// The writes that end a transfer: its final record, and its in-flight key
+/// gone.
+fn end_ops(record: &TransferRecord) -> Vec<WriteOp> {
+    vec![
+        WriteOp::Put {
+            cf: Cf::Transfers,
+            key: keys::record(&record.id),
+            value: codec::encode(record),
+        },
+        WriteOp::Delete {
+            cf: Cf::Transfers,
+            key: keys::pending(&record.id),
+        },
+    ]
 }
 
 /// The metadata of a leg: the transfer's id and the leg's role, then the
