@@ -110,7 +110,10 @@ pub(crate) struct Job {
 }
 
 /// What makes a job's ride-along writes from its entry.
-pub(crate) struct RideAlong(pub(crate) Box<dyn Fn(&Entry) -> Vec<WriteOp> + Send + Sync>);
+pub(crate) struct RideAlong(pub(crate) Box<MakeOps>);
+
+/// Makes writes from an applied entry.
+pub(crate) type MakeOps = dyn Fn(&Entry) -> Vec<WriteOp> + Send + Sync;
 
 impl std::fmt::Debug for RideAlong {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

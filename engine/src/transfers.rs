@@ -285,6 +285,19 @@ pub struct Leg {
     pub credits: Credits,
 }
 
+impl Leg {
+    /// The leg `role` that `entry` applied, moving `credits`.
+    pub fn of(role: LegRole, entry: &crate::wallet::Entry, credits: Credits) -> Leg {
+        Leg {
+            role,
+            wallet_id: entry.wallet_id.clone(),
+            txn_id: entry.txn_id.clone(),
+            seq: entry.seq,
+            credits,
+        }
+    }
+}
+
 /// A transfer as stored: the journal that drives its legs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferRecord {

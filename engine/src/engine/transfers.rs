@@ -194,47 +194,52 @@ impl Engine {
             created_at_ms: now_ms,
             finished_at_ms: None,
         };
-        let mut ops = vec![
-            WriteOp::Put {
-                cf: Cf::Transfers,
-                key: keys::record(&id),
-                value: codec::encode(&record),
-            },
-            WriteOp::Put {
-                cf: Cf::Transfers,
-                key: keys::pending(&id),
-                value: Vec::new(),
-            },
-        ];
-        if let Some(client_key) = client_key {
-            ops.push(WriteOp::Put {
-                cf: Cf::Transfers,
-                key: client_key,
-                value: codec::encode(&id),
-            });
-        }
         let command = Command::TransferOut {
             credits: legs.gross,
             metadata: leg_metadata(&record, LegRole::Out),
         };
-        let check = internal_check(&spec.from, LegRole::Out.key(&id), &command);
+        // The record names the source's entry (so no key is needed to find
+        // it again): made from that entry, in its batch.
+        let pending = record.clone();
+        let also = RideAlong(Box::new(move |entry| {
+            let mut record = pending.clone();
+            record.applied = vec![Leg::of(LegRole::Out, entry, record.legs.gross)];
+            let mut ops = vec![
+                WriteOp::Put {
+                    cf: Cf::Transfers,
+                    key: keys::record(&record.id),
+                    value: codec::encode(&record),
+                },
+                WriteOp::Put {
+                    cf: Cf::Transfers,
+                    key: keys::pending(&record.id),
+                    value: Vec::new(),
+                },
+            ];
+            if let Some(client_key) = &client_key {
+                ops.push(WriteOp::Put {
+                    cf: Cf::Transfers,
+                    key: client_key.clone(),
+                    value: codec::encode(&record.id),
+                });
+            }
+            ops
+        }));
+        // No key: the transfer is new, and its record (written with this
+        // entry) is what every later step and the recovery start from.
         let receipt = self
             .run(
                 &spec.from,
                 Job {
                     command,
-                    key: Some(check),
-                    also: Some(RideAlong(Box::new(move |_| ops.clone()))),
+                    key: None,
+                    also: Some(also),
                 },
             )
             .await?;
-        let out = Leg {
-            role: LegRole::Out,
-            wallet_id: spec.from.clone(),
-            txn_id: receipt.entry.txn_id.clone(),
-            seq: receipt.entry.seq,
-            credits: legs.gross,
-        };
+        let out = Leg::of(LegRole::Out, &receipt.entry, legs.gross);
+        let mut record = record;
+        record.applied = vec![out.clone()];
         Ok((record, out))
     }
 
@@ -348,40 +353,29 @@ impl Engine {
         done.finished_at_ms = Some(self.shared.clock.now_ms());
         RideAlong(Box::new(move |entry| {
             let mut done = done.clone();
-            done.applied.push(Leg {
-                role,
-                wallet_id: entry.wallet_id.clone(),
-                txn_id: entry.txn_id.clone(),
-                seq: entry.seq,
-                credits: match role {
-                    LegRole::Fee => done.legs.fee,
-                    _ => done.legs.net,
-                },
-            });
+            let credits = match role {
+                LegRole::Fee => done.legs.fee,
+                _ => done.legs.net,
+            };
+            done.applied.push(Leg::of(role, entry, credits));
             end_ops(&done)
         }))
     }
 
-    /// The source leg, written with the record (step 1): read from disk,
-    /// never applied again.
+    /// The source leg, written with the record (step 1), which names it.
     fn source_leg(&self, record: &TransferRecord) -> Result<Leg, Error> {
-        let store = self.shared.store.as_ref();
-        let name = LegRole::Out.key(&record.id);
-        let key = crate::store::keys::internal_idempotency(&record.from, &name);
-        let corrupt = || crate::store::StoreError::Corrupt {
-            cf: "transfers",
-            reason: format!("transfer {} has no source leg", record.id),
-        };
-        let bytes = store.get(Cf::Idempotency, &key)?.ok_or_else(corrupt)?;
-        let (found, _) = crate::idempotency::decode(&bytes)?;
-        let entry = crate::actor::load_entry(store, &record.from, found.seq)?;
-        Ok(Leg {
-            role: LegRole::Out,
-            wallet_id: record.from.clone(),
-            txn_id: entry.txn_id,
-            seq: entry.seq,
-            credits: record.legs.gross,
-        })
+        record
+            .applied
+            .iter()
+            .find(|leg| leg.role == LegRole::Out)
+            .cloned()
+            .ok_or_else(|| {
+                crate::store::StoreError::Corrupt {
+                    cf: "transfers",
+                    reason: format!("transfer {} has no source leg", record.id),
+                }
+                .into()
+            })
     }
 
     /// One receiving leg (or refund), applied once however often it is
@@ -409,18 +403,14 @@ impl Engine {
                 },
             )
             .await?;
-        let leg = Leg {
-            role,
-            wallet_id: wallet.clone(),
-            txn_id: receipt.entry.txn_id.clone(),
-            seq: receipt.entry.seq,
-            credits,
-        };
-        let ended = if carried && !receipt.replayed {
-            self.transfer_record(&record.id)?
-        } else {
-            None
-        };
+        let leg = Leg::of(role, &receipt.entry, credits);
+        // What the ride-along wrote, built the same way (no read back).
+        let ended = (carried && !receipt.replayed).then(|| {
+            let mut done = record.clone();
+            done.applied.push(leg.clone());
+            done.state = TransferState::Completed;
+            done
+        });
         Ok((leg, ended))
     }
 
