@@ -278,21 +278,23 @@ impl Engine {
             None => self.source_leg(&record)?,
         };
         let mut applied = vec![out];
+        // When the transfer ends, as its last leg's write records it.
+        let finished_ms = self.shared.clock.now_ms();
         let fee_wallet = record
             .fee_wallet
             .clone()
             .filter(|_| !record.legs.fee.is_zero());
         let ride = fee_wallet
             .is_none()
-            .then(|| self.ending(&record, &applied, LegRole::In));
+            .then(|| ending(&record, &applied, LegRole::In, finished_ms));
         match self
             .leg(&record.to, LegRole::In, record.legs.net, &record, ride)
             .await
         {
             Ok((leg, ended)) => {
                 applied.push(leg);
-                if let Some(done) = ended {
-                    return Ok(done);
+                if ended {
+                    return Ok(completed(record, applied, finished_ms));
                 }
             }
             Err(Error::Rejected(refusal)) => {
@@ -312,15 +314,15 @@ impl Engine {
             Err(other) => return Err(other),
         }
         if let Some(fee_wallet) = fee_wallet {
-            let ride = Some(self.ending(&record, &applied, LegRole::Fee));
+            let ride = Some(ending(&record, &applied, LegRole::Fee, finished_ms));
             match self
                 .leg(&fee_wallet, LegRole::Fee, record.legs.fee, &record, ride)
                 .await
             {
                 Ok((leg, ended)) => {
                     applied.push(leg);
-                    if let Some(done) = ended {
-                        return Ok(done);
+                    if ended {
+                        return Ok(completed(record, applied, finished_ms));
                     }
                 }
                 Err(Error::Rejected(refusal)) => {
@@ -344,24 +346,6 @@ impl Engine {
         self.finish(record, applied, TransferState::Completed).await
     }
 
-    /// What the last receiving leg (`role`) writes with its entry: the
-    /// transfer completed, its legs including this one.
-    fn ending(&self, record: &TransferRecord, applied: &[Leg], role: LegRole) -> RideAlong {
-        let mut done = record.clone();
-        done.applied = applied.to_vec();
-        done.state = TransferState::Completed;
-        done.finished_at_ms = Some(self.shared.clock.now_ms());
-        RideAlong(Box::new(move |entry| {
-            let mut done = done.clone();
-            let credits = match role {
-                LegRole::Fee => done.legs.fee,
-                _ => done.legs.net,
-            };
-            done.applied.push(Leg::of(role, entry, credits));
-            end_ops(&done)
-        }))
-    }
-
     /// The source leg, written with the record (step 1), which names it.
     fn source_leg(&self, record: &TransferRecord) -> Result<Leg, Error> {
         record
@@ -379,8 +363,8 @@ impl Engine {
     }
 
     /// One receiving leg (or refund), applied once however often it is
-    /// driven. Returns the leg and, when it carried the transfer's end
-    /// (`also`) and was applied (not replayed), the ended record.
+    /// driven. Returns the leg and whether it carried the transfer's end
+    /// (`also`) and was applied (not replayed): then the end is written.
     async fn leg(
         &self,
         wallet: &WalletId,
@@ -388,7 +372,7 @@ impl Engine {
         credits: Credits,
         record: &TransferRecord,
         also: Option<RideAlong>,
-    ) -> Result<(Leg, Option<TransferRecord>), Error> {
+    ) -> Result<(Leg, bool), Error> {
         let metadata = leg_metadata(record, role);
         let command = Command::TransferIn { credits, metadata };
         let check = internal_check(wallet, role.key(&record.id), &command);
@@ -404,14 +388,7 @@ impl Engine {
             )
             .await?;
         let leg = Leg::of(role, &receipt.entry, credits);
-        // What the ride-along wrote, built the same way (no read back).
-        let ended = (carried && !receipt.replayed).then(|| {
-            let mut done = record.clone();
-            done.applied.push(leg.clone());
-            done.state = TransferState::Completed;
-            done
-        });
-        Ok((leg, ended))
+        Ok((leg, carried && !receipt.replayed))
     }
 
     /// Step 3 on its own: the record's end, and the in-flight key gone, in
@@ -428,6 +405,29 @@ impl Engine {
         self.commit(end_ops(&record)).await?;
         Ok(record)
     }
+}
+
+/// What the last receiving leg (`role`) writes with its entry: the
+/// transfer completed at `finished_ms`, its legs including this one.
+fn ending(record: &TransferRecord, applied: &[Leg], role: LegRole, finished_ms: i64) -> RideAlong {
+    let done = completed(record.clone(), applied.to_vec(), finished_ms);
+    RideAlong(Box::new(move |entry| {
+        let mut done = done.clone();
+        let credits = match role {
+            LegRole::Fee => done.legs.fee,
+            _ => done.legs.net,
+        };
+        done.applied.push(Leg::of(role, entry, credits));
+        end_ops(&done)
+    }))
+}
+
+/// `record` completed at `finished_ms` with `applied`.
+fn completed(mut record: TransferRecord, applied: Vec<Leg>, finished_ms: i64) -> TransferRecord {
+    record.applied = applied;
+    record.state = TransferState::Completed;
+    record.finished_at_ms = Some(finished_ms);
+    record
 }
 
 /// The writes that end a transfer: its final record, and its in-flight key
