@@ -259,6 +259,8 @@ pub struct Engine {
     users: crate::users::UserCache,
     /// Each wallet's currency and rate, for transfers.
     money: crate::users::MoneyCache,
+    /// Each hold's wallet, for captures and releases.
+    hold_wallets: crate::users::Cache<crate::ids::HoldId, WalletId>,
     config: EngineConfig,
 }
 
@@ -354,6 +356,7 @@ impl Engine {
             user_creation: tokio::sync::Mutex::new(()),
             users: crate::users::UserCache::default(),
             money: crate::users::MoneyCache::default(),
+            hold_wallets: crate::users::Cache::default(),
             config,
         };
         index_transactions(engine.shared.store.as_ref())?;

@@ -1,8 +1,9 @@
 //! Small caches of facts that never change once written, so a cached entry
 //! is never stale: the deposit API's user → default wallet (`users` CF; only
 //! found users are cached, since a miss may become a new wallet a moment
-//! later), and a wallet's currency and rate (fixed at creation), which a
-//! transfer needs for each of its wallets.
+//! later), a wallet's currency and rate (fixed at creation), which a
+//! transfer needs for each of its wallets, and a hold's wallet, which a
+//! capture needs to find its actor.
 
 use crate::ids::WalletId;
 use crate::money::{Currency, Fixed};

@@ -100,7 +100,22 @@ impl Engine {
             ttl_ms,
             metadata,
         };
-        self.execute(id, command, key).await
+        let receipt = self.execute(id, command, key).await?;
+        if let Some(hold) = &receipt.entry.hold {
+            self.hold_wallets.insert(hold.id.clone(), id.clone());
+        }
+        Ok(receipt)
+    }
+
+    /// The wallet of hold `hold` (a fact fixed when it was placed: cached
+    /// from the placing, else read from its record).
+    fn hold_wallet(&self, hold: &HoldId) -> Result<WalletId, Error> {
+        if let Some(wallet) = self.hold_wallets.get(hold) {
+            return Ok(wallet);
+        }
+        let wallet = self.hold_record(hold)?.wallet_id;
+        self.hold_wallets.insert(hold.clone(), wallet.clone());
+        Ok(wallet)
     }
 
     /// Captures hold `hold`. A capture of a hold that expired is applied
@@ -112,11 +127,12 @@ impl Engine {
         metadata: Metadata,
         key: Option<String>,
     ) -> Result<Receipt, Error> {
-        let record = self.hold_record(hold)?;
+        let wallet = self.hold_wallet(hold)?;
         let amount = match request {
             CaptureRequest::Whole => CaptureAmount::Whole,
             CaptureRequest::Credits(credits) => CaptureAmount::Credits(credits),
             CaptureRequest::Usage { model, usage } => {
+                let record = self.hold_record(hold)?;
                 let price = self.capture_price(&record, model.as_deref())?;
                 CaptureAmount::Usage(Priced {
                     model: price.model.as_str().to_owned(),
@@ -130,14 +146,14 @@ impl Engine {
             amount,
             metadata,
         };
-        self.execute(&record.wallet_id, command, key).await
+        self.execute(&wallet, command, key).await
     }
 
     /// Releases hold `hold`: its credits go back to their lots.
     pub async fn release_hold(&self, hold: &HoldId, key: Option<String>) -> Result<Receipt, Error> {
-        let record = self.hold_record(hold)?;
+        let wallet = self.hold_wallet(hold)?;
         let command = Command::Release { hold: hold.clone() };
-        self.execute(&record.wallet_id, command, key).await
+        self.execute(&wallet, command, key).await
     }
 
     /// Debits the priced cost of one call's usage of `model`, at the
