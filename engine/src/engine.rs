@@ -1077,6 +1077,7 @@ impl Engine {
                 due.push((at, id));
             }
             if due.is_empty() {
+                self.retry_stalled_transfers().await;
                 return Ok(pass);
             }
             let ticks = due.iter().map(|(at, id)| self.tick(id, *at));

@@ -258,3 +258,43 @@ async fn concurrent_transfers_in_both_directions_conserve_every_credit() {
     assert_clean(&engine);
     engine.shutdown();
 }
+
+/// A receiving leg that fails while the server runs (a failed write, not a
+/// crash) leaves the transfer in flight; the timer drives it once it has
+/// waited long enough, without a restart or a client retry.
+#[actix_rt::test]
+async fn the_timer_drives_a_transfer_left_in_flight_while_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::default();
+    let clock = Arc::new(ManualClock::new(NOW));
+    let registry = prometheus::Registry::new();
+    let engine = Engine::open_layered(
+        EngineConfig::small(dir.path()),
+        clock.clone(),
+        &registry,
+        Some(faults.layer()),
+    )
+    .expect("opens");
+    let (a, b, f) = (
+        wallet(&engine, "100", "0").await,
+        wallet(&engine, "0", "0").await,
+        wallet(&engine, "0", "0").await,
+    );
+    // The source leg lands; the destination's write fails once.
+    faults.crash_after(1);
+    let failed = engine.transfer(spec(&a, &b, &f, "10"), None).await;
+    assert!(failed.is_err(), "{failed:?}");
+    *faults.writes_left.lock().expect("slot") = None;
+    assert_eq!(total(&engine, &a).await, credits("90"));
+    assert_eq!(total(&engine, &b).await, credits("0"));
+    assert_clean(&engine);
+    // Not yet stalled: the timer leaves it to its driver.
+    engine.fire_due().await.expect("pass");
+    assert_eq!(total(&engine, &b).await, credits("0"));
+    clock.advance(10_000);
+    engine.fire_due().await.expect("pass");
+    assert_eq!(total(&engine, &b).await, credits("9.5"));
+    assert_eq!(total(&engine, &f).await, credits("0.5"));
+    assert_clean(&engine);
+    engine.shutdown();
+}

@@ -46,6 +46,9 @@ use crate::transfers::{
 use crate::wallet::{Command, Metadata, WalletError};
 use rust_decimal::Decimal;
 
+/// How long a transfer may stay in flight before the timer drives it.
+const STALLED_AFTER_MS: i64 = 10_000;
+
 /// What a client asks to move.
 #[derive(Debug, Clone)]
 pub struct TransferSpec {
@@ -134,6 +137,52 @@ impl Engine {
                     let ended = self.drive(record, None).await?;
                     tracing::info!(transfer = %id, state = ended.state.as_str(), "transfer in flight driven to its end");
                     done += 1;
+                }
+            }
+        }
+    }
+
+    /// Drives transfers that have been in flight longer than
+    /// [`STALLED_AFTER_MS`] (a leg refused with 503 while the server runs,
+    /// and no client retry): the timer calls this every pass. A transfer
+    /// its request is still driving is driven twice, which is safe: legs
+    /// replay. Failures are logged; the next pass tries again.
+    pub(crate) async fn retry_stalled_transfers(&self) {
+        let pairs = match self.shared.store.scan(Scan {
+            cf: Cf::Transfers,
+            prefix: &[keys::PENDING],
+            start_exclusive: None,
+            direction: Direction::Forward,
+            limit: 64,
+        }) {
+            Ok(pairs) => pairs,
+            Err(error) => {
+                tracing::warn!(%error, "reading transfers in flight");
+                return;
+            }
+        };
+        let now_ms = self.shared.clock.now_ms();
+        for (key, _) in pairs {
+            let Some(id) = keys::pending_id(&key) else {
+                continue;
+            };
+            let record = match self.transfer_record(&id) {
+                Ok(Some(record)) => record,
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::warn!(transfer = %id, %error, "reading a transfer in flight");
+                    continue;
+                }
+            };
+            if now_ms.saturating_sub(record.created_at_ms) < STALLED_AFTER_MS {
+                continue;
+            }
+            match self.drive(record, None).await {
+                Ok(ended) => {
+                    tracing::info!(transfer = %id, state = ended.state.as_str(), "stalled transfer driven to its end");
+                }
+                Err(error) => {
+                    tracing::warn!(transfer = %id, %error, "stalled transfer still in flight");
                 }
             }
         }
