@@ -63,9 +63,11 @@ pub fn number(year: i32, sequence: u64) -> String {
 
 /// Whether a transaction of `kind` that added `paid` credits brought money in.
 pub fn invoiceable(kind: EntryKind, paid: Credits) -> bool {
+    // A transfer's credit moved money already in (and invoiced once):
+    // between a user's own wallets, or back as a refund. Not invoiced again.
     let inbound = matches!(
         kind,
-        EntryKind::Open | EntryKind::TopUp | EntryKind::Deposit | EntryKind::TransferIn
+        EntryKind::Open | EntryKind::TopUp | EntryKind::Deposit
     );
     inbound && !paid.is_negative() && !paid.is_zero()
 }
@@ -74,7 +76,6 @@ pub fn invoiceable(kind: EntryKind, paid: Credits) -> bool {
 pub fn description(kind: EntryKind) -> &'static str {
     match kind {
         EntryKind::Deposit => "Account credit (deposit)",
-        EntryKind::TransferIn => "Credits received by transfer",
         _ => "Account credit",
     }
 }

@@ -9,10 +9,12 @@
 //! leg's credits to the receiving wallet's credits at the ratio of the two
 //! rates, rounded toward zero (exact when the rates are equal, the usual
 //! case). An `amount` transfer takes the fee as
-//! `floor(amount × percent / 100)` at the currency's minor units, then each
-//! leg's money converts to its wallet's credits rounded toward zero, as a
-//! deposit does. What rounding leaves over (at most 10^-9 credit per leg)
-//! stays with the source.
+//! `floor(amount × percent / 100)` at the currency's minor units; the gross
+//! and the fee convert to the source's credits as a deposit does (toward
+//! zero), and the legs then follow as for `credits`. So no leg is ever
+//! worth more than what the source gave; between wallets of different
+//! rates, what the conversion drops (under 10^-9 of a receiving credit per
+//! leg) is credited to no one.
 
 use crate::ids::{TransferId, TxnId, WalletId};
 use crate::money::{credits_for_amount, Credits, Currency, Fixed};
@@ -156,21 +158,21 @@ pub fn split(
                 .round_dp_with_strategy(minor, rust_decimal::RoundingStrategy::ToZero);
             let net_amount = amount - fee_amount;
             let out_of_range = SplitError::OutOfRange { field: "amount" };
+            // Every leg comes from the source's credits, so no leg is worth
+            // more than what the source gave (rates may differ).
             let gross =
                 credits_for_amount(amount, source.rate.to_decimal()).ok_or(out_of_range.clone())?;
-            let net = credits_for_amount(net_amount, dest.rate.to_decimal())
-                .ok_or(out_of_range.clone())?;
-            let fee = if fee_amount.is_zero() {
-                Credits::ZERO
-            } else {
-                credits_for_amount(fee_amount, fee_side.rate.to_decimal())
-                    .ok_or(out_of_range.clone())?
-            };
             let fee_at_source = if fee_amount.is_zero() {
                 Credits::ZERO
             } else {
-                credits_for_amount(fee_amount, source.rate.to_decimal()).ok_or(out_of_range)?
+                credits_for_amount(fee_amount, source.rate.to_decimal())
+                    .ok_or(out_of_range.clone())?
             };
+            let net_at_source = gross
+                .checked_sub(fee_at_source)
+                .ok_or(out_of_range.clone())?;
+            let net = convert(net_at_source, source.rate, dest.rate).ok_or(out_of_range.clone())?;
+            let fee = convert(fee_at_source, source.rate, fee_side.rate).ok_or(out_of_range)?;
             if gross.is_zero() || net.is_zero() {
                 return Err(SplitError::NothingLeft { field: "amount" });
             }
@@ -223,6 +225,10 @@ pub enum TransferState {
     Completed,
     /// A receiving leg was refused; the source was refunded.
     Failed,
+    /// A receiving leg was refused and so was the source's refund (the
+    /// source was terminated since, forfeiting its credits): nothing more
+    /// can move.
+    Forfeited,
 }
 
 impl TransferState {
@@ -232,6 +238,7 @@ impl TransferState {
             TransferState::Pending => "pending",
             TransferState::Completed => "completed",
             TransferState::Failed => "failed",
+            TransferState::Forfeited => "forfeited",
         }
     }
 }

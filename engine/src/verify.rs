@@ -597,37 +597,85 @@ fn verify_transfer(
             record.state
         ));
     }
-    let credits_of = |role: LegRole| {
-        record
+    let legs = &record.legs;
+    let fee_due = record.fee_wallet.is_some() && !legs.fee.is_zero();
+    // Each leg at most once, on its wallet, moving what its role moves.
+    for role in [
+        LegRole::Out,
+        LegRole::In,
+        LegRole::Fee,
+        LegRole::Refund,
+        LegRole::FeeRefund,
+    ] {
+        let named: Vec<_> = record
             .applied
             .iter()
             .filter(|leg| leg.role == role)
-            .map(|leg| leg.credits)
-            .collect::<Vec<_>>()
-    };
-    let legs = &record.legs;
-    // The source leg is named whatever the state: it was written with the record.
-    let expected: Vec<(LegRole, crate::money::Credits)> = match record.state {
-        TransferState::Pending => vec![(LegRole::Out, legs.gross)],
-        TransferState::Failed => vec![(LegRole::Out, legs.gross), (LegRole::Refund, legs.gross)],
-        TransferState::Completed => {
-            let mut all = vec![(LegRole::Out, legs.gross), (LegRole::In, legs.net)];
-            if record.fee_wallet.is_some() && !legs.fee.is_zero() {
-                if credits_of(LegRole::FeeRefund).is_empty() {
-                    all.push((LegRole::Fee, legs.fee));
-                } else {
-                    all.push((LegRole::FeeRefund, legs.fee_at_source));
-                }
+            .collect();
+        let (wallet, credits) = match role {
+            LegRole::Out => (Some(&record.from), legs.gross),
+            LegRole::In => (Some(&record.to), legs.net),
+            LegRole::Fee => (record.fee_wallet.as_ref(), legs.fee),
+            LegRole::Refund => (Some(&record.from), legs.gross),
+            LegRole::FeeRefund => (Some(&record.from), legs.fee_at_source),
+        };
+        if named.len() > 1 {
+            bad(format!(
+                "names its {} leg {} times",
+                role.as_str(),
+                named.len()
+            ));
+        }
+        if let Some(leg) = named.first() {
+            if Some(&leg.wallet_id) != wallet || leg.credits != credits {
+                bad(format!(
+                    "its {} leg moves {} on {}, should move {credits} on {wallet:?}",
+                    role.as_str(),
+                    leg.credits,
+                    leg.wallet_id
+                ));
             }
-            all
+        }
+    }
+    let has = |role: LegRole| record.applied.iter().any(|leg| leg.role == role);
+    // The source leg is named whatever the state: it was written with the
+    // record. What else a state needs, and what it excludes:
+    let (needs, excludes): (Vec<LegRole>, Vec<LegRole>) = match record.state {
+        TransferState::Pending => (
+            vec![LegRole::Out],
+            vec![LegRole::Refund, LegRole::FeeRefund],
+        ),
+        TransferState::Failed => (
+            vec![LegRole::Out, LegRole::Refund],
+            vec![LegRole::In, LegRole::Fee],
+        ),
+        TransferState::Forfeited => (
+            vec![LegRole::Out],
+            vec![LegRole::Refund, LegRole::FeeRefund],
+        ),
+        TransferState::Completed => {
+            let mut needs = vec![LegRole::Out, LegRole::In];
+            if fee_due && !has(LegRole::FeeRefund) {
+                needs.push(LegRole::Fee);
+            }
+            (needs, vec![LegRole::Refund])
         }
     };
-    for (role, credits) in expected {
-        if credits_of(role) != vec![credits] {
+    for role in needs {
+        if !has(role) {
             bad(format!(
-                "its {} leg should move {credits}, moved {:?}",
-                role.as_str(),
-                credits_of(role)
+                "is {:?} without its {} leg",
+                record.state,
+                role.as_str()
+            ));
+        }
+    }
+    for role in excludes {
+        if has(role) {
+            bad(format!(
+                "is {:?} with a {} leg",
+                record.state,
+                role.as_str()
             ));
         }
     }

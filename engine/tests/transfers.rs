@@ -186,7 +186,14 @@ async fn a_crash_after_any_step_is_completed_by_the_next_start() {
             let result = engine
                 .transfer(spec(&ids.0, &ids.1, &ids.2, "10"), Some("k".into()))
                 .await;
-            assert!(result.is_err(), "after {landed} writes: {result:?}");
+            // Nothing landed: refused. The source leg landed: in flight.
+            match result {
+                Err(_) => assert_eq!(landed, 0),
+                Ok((record, _)) => {
+                    assert!(landed > 0, "after {landed} writes");
+                    assert_eq!(record.state, TransferState::Pending);
+                }
+            }
             engine.shutdown();
             // The layer's handle on the store is the last one: let it go.
             faults.inner.lock().expect("slot").take();
@@ -282,8 +289,11 @@ async fn the_timer_drives_a_transfer_left_in_flight_while_running() {
     );
     // The source leg lands; the destination's write fails once.
     faults.crash_after(1);
-    let failed = engine.transfer(spec(&a, &b, &f, "10"), None).await;
-    assert!(failed.is_err(), "{failed:?}");
+    let (left, _) = engine
+        .transfer(spec(&a, &b, &f, "10"), None)
+        .await
+        .expect("in flight, not refused");
+    assert_eq!(left.state, TransferState::Pending);
     *faults.writes_left.lock().expect("slot") = None;
     assert_eq!(total(&engine, &a).await, credits("90"));
     assert_eq!(total(&engine, &b).await, credits("0"));
@@ -295,6 +305,55 @@ async fn the_timer_drives_a_transfer_left_in_flight_while_running() {
     engine.fire_due().await.expect("pass");
     assert_eq!(total(&engine, &b).await, credits("9.5"));
     assert_eq!(total(&engine, &f).await, credits("0.5"));
+    assert_clean(&engine);
+    engine.shutdown();
+}
+
+/// A transfer whose destination and source were both terminated while it
+/// was in flight ends `forfeited` (the source's credits went with its
+/// termination), and never keeps the engine from starting.
+#[actix_rt::test]
+async fn a_refund_refused_by_a_terminated_source_ends_the_transfer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::default();
+    let clock = Arc::new(ManualClock::new(NOW));
+    let registry = prometheus::Registry::new();
+    let engine = Engine::open_layered(
+        EngineConfig::small(dir.path()),
+        clock.clone(),
+        &registry,
+        Some(faults.layer()),
+    )
+    .expect("opens");
+    let (a, b) = (
+        wallet(&engine, "100", "0").await,
+        wallet(&engine, "0", "0").await,
+    );
+    let plain = TransferSpec {
+        fee: None,
+        ..spec(&a, &b, &b, "10")
+    };
+    faults.crash_after(1);
+    let (left, _) = engine.transfer(plain, None).await.expect("in flight");
+    assert_eq!(left.state, TransferState::Pending);
+    *faults.writes_left.lock().expect("slot") = None;
+    engine
+        .execute(&b, Command::Terminate, None)
+        .await
+        .expect("terminated");
+    engine
+        .execute(&a, Command::Terminate, None)
+        .await
+        .expect("terminated");
+    clock.advance(10_000);
+    engine.fire_due().await.expect("pass");
+    let ended = engine
+        .transfer_record(&left.id)
+        .expect("read")
+        .expect("stored");
+    assert_eq!(ended.state, TransferState::Forfeited);
+    assert!(ended.failure.is_some());
+    assert_eq!(engine.recover_transfers().await.expect("recovers"), 0);
     assert_clean(&engine);
     engine.shutdown();
 }

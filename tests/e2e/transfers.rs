@@ -210,7 +210,9 @@ fn sigkill_during_concurrent_transfers_both_ways_conserves_every_credit() {
                             break;
                         };
                         match reply.status {
-                            201 => {
+                            // 202: the source was debited, the rest is in
+                            // flight; it must be complete after the restart.
+                            201 | 202 => {
                                 acked_ids
                                     .lock()
                                     .expect("lock")

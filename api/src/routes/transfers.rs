@@ -137,6 +137,25 @@ fn wallet(field: &str, text: &str) -> Result<WalletId, ApiError> {
     WalletId::parse(text).ok_or_else(|| ApiError::field(field, "must be a wallet id (wal_…)"))
 }
 
+/// Client metadata of a transfer: the keys each leg records itself are
+/// refused rather than shadowed.
+fn transfer_metadata(
+    limits: &dto::Limits,
+    map: Option<BTreeMap<String, MetadataValue>>,
+) -> Result<engine::Metadata, ApiError> {
+    let metadata = dto::metadata_from_map(limits, map)?;
+    if let Some((key, _)) = metadata
+        .iter()
+        .find(|(key, _)| key == "transfer_id" || key == "transfer_leg")
+    {
+        return Err(ApiError::field(
+            &format!("metadata.{key}"),
+            "is recorded by Tally on every leg; use another key",
+        ));
+    }
+    Ok(metadata)
+}
+
 /// The engine's request from the body.
 pub fn spec(limits: &dto::Limits, body: TransferBody) -> Result<TransferSpec, ApiError> {
     let from = wallet("from_wallet", &body.from_wallet)?;
@@ -174,13 +193,14 @@ pub fn spec(limits: &dto::Limits, body: TransferBody) -> Result<TransferSpec, Ap
         to,
         amount,
         fee,
-        metadata: dto::metadata_from_map(limits, body.metadata)?,
+        metadata: transfer_metadata(limits, body.metadata)?,
     })
 }
 
 #[utoipa::path(post, path = "/v1/transfers", tag = "transfers", params(("Idempotency-Key" = Option<String>, Header, description = "Scoped to from_wallet: same key and body return the same transfer; same key, other body: 409.")),
     request_body = TransferBody,
     responses((status = 201, description = "The transfer, completed: every leg applied", body = TransferView),
+        (status = 202, description = "The source was debited and a receiving leg could not be applied now (overload, a failed write): the transfer is pending and ends by itself (the timer) or on a retry with the same key; never repeat it without the key", body = TransferView),
         (status = 402, description = "The source's paid credits do not cover the gross; nothing changed", body = crate::error::ErrorBody),
         (status = 409, description = "transfer_failed (a receiving wallet refused; the source was refunded) or idempotency_key_reused", body = crate::error::ErrorBody),
         (status = 422, description = "Wallets in different currencies, or nothing left after the fee", body = crate::error::ErrorBody)),
@@ -195,19 +215,30 @@ pub async fn create(
     let body: TransferBody = read_json(&request, payload, state.limits.body_limit_bytes).await?;
     let spec = spec(&state.limits, body)?;
     let (record, replayed) = state.engine.transfer(spec, key).await?;
-    if record.state == TransferState::Failed {
-        return Err(ApiError::TransferFailed {
-            message: format!(
-                "transfer {} failed and the source was refunded: {}",
-                record.id,
-                record
-                    .failure
-                    .as_deref()
-                    .unwrap_or("a receiving wallet refused it")
-            ),
-        });
-    }
-    let mut response = HttpResponse::Created();
+    let mut response = match record.state {
+        TransferState::Completed => HttpResponse::Created(),
+        // The source was debited; the rest is in flight and will end (a
+        // retry with the same key, or GET, shows how): never a 5xx, which
+        // would read as "nothing happened".
+        TransferState::Pending => HttpResponse::Accepted(),
+        TransferState::Failed | TransferState::Forfeited => {
+            let outcome = if record.state == TransferState::Failed {
+                "failed and the source was refunded"
+            } else {
+                "failed and its refund was refused (the source was terminated)"
+            };
+            return Err(ApiError::TransferFailed {
+                message: format!(
+                    "transfer {} {outcome}: {}",
+                    record.id,
+                    record
+                        .failure
+                        .as_deref()
+                        .unwrap_or("a receiving wallet refused it")
+                ),
+            });
+        }
+    };
     if replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
     }

@@ -53,8 +53,20 @@ impl Engine {
         let amount = match entry.amount {
             Some(amount) => amount,
             None => amount_for_credits(paid, wallet.rate_amount.to_decimal(), wallet.currency)
-                .unwrap_or_default(),
+                .ok_or(WalletError::OutOfRange {
+                    field: "transaction_id",
+                    max: crate::money::Credits::MAX,
+                })?,
         };
+        if amount.is_zero() {
+            return Err(Error::Rejected(WalletError::InvalidTerms {
+                field: "transaction_id".into(),
+                reason: format!(
+                    "brought in less than the smallest unit of {}: nothing to invoice",
+                    wallet.currency
+                ),
+            }));
+        }
         let mut amount = amount;
         amount.rescale(wallet.currency.minor_units());
         let now_ms = self.shared.clock.now_ms();

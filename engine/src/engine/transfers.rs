@@ -38,7 +38,6 @@ use super::{internal_check, Engine};
 use crate::actor::{Job, Receipt, RideAlong};
 use crate::error::Error;
 use crate::ids::{TransferId, WalletId};
-use crate::money::Credits;
 use crate::store::{codec, Cf, Direction, Scan, WriteOp};
 use crate::transfers::{
     keys, split, Leg, LegRole, Side, SplitError, TransferAmount, TransferRecord, TransferState,
@@ -67,9 +66,12 @@ pub struct TransferSpec {
 impl Engine {
     /// Moves value from one wallet to another (and a fee to a third), every
     /// leg or none, and returns the transfer once it is over (`completed`,
-    /// or `failed` with the source refunded). With a key, a retry of the
-    /// same request returns the same transfer (driving it to its end if it
-    /// was left in flight); another request with the key gets 409.
+    /// or `failed` with the source refunded), or still `pending` when a
+    /// receiving leg could not be applied now (overload, a failed write):
+    /// the source was debited and the timer finishes it, so the caller must
+    /// not take it for a refusal. With a key, a retry of the same request
+    /// returns the same transfer (driving it to its end if it was left in
+    /// flight); another request with the key gets 409.
     pub async fn transfer(
         &self,
         spec: TransferSpec,
@@ -90,18 +92,34 @@ impl Engine {
             if let Some(bytes) = self.shared.store.get(Cf::Transfers, client_key)? {
                 let id: TransferId = codec::decode(Cf::Transfers.name(), &bytes)?;
                 let record = self.transfer_record(&id)?.ok_or(Error::TransferNotFound)?;
-                if record.fingerprint != fingerprint {
-                    return Err(Error::IdempotencyKeyReused);
+                // A key lives as long as every idempotency key.
+                if !self.shared.idempotency_expired(record.created_at_ms) {
+                    if record.fingerprint != fingerprint {
+                        return Err(Error::IdempotencyKeyReused);
+                    }
+                    drop(guard);
+                    return Ok((self.drive_or_leave(record).await, true));
                 }
-                drop(guard);
-                return Ok((self.drive(record, None).await?, true));
             }
         }
-        let (record, out) = self
+        let record = self
             .start_transfer(spec, key, fingerprint, client_key)
             .await?;
         drop(guard);
-        Ok((self.drive(record, Some(out)).await?, false))
+        Ok((self.drive_or_leave(record).await, false))
+    }
+
+    /// Drives a transfer whose source leg is durable; one that cannot end
+    /// now is left in flight (for a retry with its key, or the timer).
+    async fn drive_or_leave(&self, record: TransferRecord) -> TransferRecord {
+        let pending = record.clone();
+        match self.drive(record).await {
+            Ok(ended) => ended,
+            Err(error) => {
+                tracing::warn!(transfer = %pending.id, %error, "transfer left in flight");
+                pending
+            }
+        }
     }
 
     /// A transfer as stored.
@@ -133,10 +151,18 @@ impl Engine {
                 let Some(id) = keys::pending_id(key) else {
                     continue;
                 };
+                // One transfer that cannot end now must not keep the server
+                // from starting: it stays in flight for the timer.
                 if let Some(record) = self.transfer_record(&id)? {
-                    let ended = self.drive(record, None).await?;
-                    tracing::info!(transfer = %id, state = ended.state.as_str(), "transfer in flight driven to its end");
-                    done += 1;
+                    match self.drive(record).await {
+                        Ok(ended) => {
+                            tracing::info!(transfer = %id, state = ended.state.as_str(), "transfer in flight driven to its end");
+                            done += 1;
+                        }
+                        Err(error) => {
+                            tracing::warn!(transfer = %id, %error, "transfer still in flight after start");
+                        }
+                    }
                 }
             }
         }
@@ -177,7 +203,7 @@ impl Engine {
             if now_ms.saturating_sub(record.created_at_ms) < STALLED_AFTER_MS {
                 continue;
             }
-            match self.drive(record, None).await {
+            match self.drive(record).await {
                 Ok(ended) => {
                     tracing::info!(transfer = %id, state = ended.state.as_str(), "stalled transfer driven to its end");
                 }
@@ -196,7 +222,7 @@ impl Engine {
         key: Option<String>,
         fingerprint: Option<[u8; 32]>,
         client_key: Option<Vec<u8>>,
-    ) -> Result<(TransferRecord, Leg), Error> {
+    ) -> Result<TransferRecord, Error> {
         let invalid = |field: &str, reason: &str| {
             Error::Rejected(WalletError::InvalidTerms {
                 field: field.into(),
@@ -286,10 +312,9 @@ impl Engine {
                 },
             )
             .await?;
-        let out = Leg::of(LegRole::Out, &receipt.entry, legs.gross);
         let mut record = record;
-        record.applied = vec![out.clone()];
-        Ok((record, out))
+        record.applied = vec![Leg::of(LegRole::Out, &receipt.entry, legs.gross)];
+        Ok(record)
     }
 
     /// A wallet's currency and rate (fixed at its creation: cached).
@@ -306,138 +331,138 @@ impl Engine {
         })
     }
 
-    /// Steps 2 and 3 for a transfer whose source leg is durable (`out`: its
-    /// leg, when the caller just applied it; otherwise read from disk). The
-    /// last receiving leg carries the end in its own write, so a transfer
-    /// is two writes; a leg that replays (a second driver, the recovery)
-    /// carried nothing, and the end is written on its own.
-    async fn drive(
-        &self,
-        record: TransferRecord,
-        out: Option<Leg>,
-    ) -> Result<TransferRecord, Error> {
+    /// Steps 2 and 3 for a transfer whose source leg is durable. Every leg
+    /// writes the record, with itself among the applied legs, in its own
+    /// batch, and the last one ends it there: the record always names every
+    /// leg that landed, so a leg it names is never driven again (however
+    /// long after), and a transfer costs two writes (three with a fee).
+    async fn drive(&self, mut record: TransferRecord) -> Result<TransferRecord, Error> {
         if record.state != TransferState::Pending {
             return Ok(record);
         }
-        // Two drivers of one transfer (a client's retry and the recovery)
-        // need no lock: every leg replays, and both end it the same way.
-        let mut record = record;
-        let out = match out {
-            Some(out) => out,
-            None => self.source_leg(&record)?,
-        };
-        let mut applied = vec![out];
-        // When the transfer ends, as its last leg's write records it.
-        let finished_ms = self.shared.clock.now_ms();
         let fee_wallet = record
             .fee_wallet
             .clone()
             .filter(|_| !record.legs.fee.is_zero());
-        let ride = fee_wallet
-            .is_none()
-            .then(|| ending(&record, &applied, LegRole::In, finished_ms));
-        match self
-            .leg(&record.to, LegRole::In, record.legs.net, &record, ride)
-            .await
-        {
-            Ok((leg, ended)) => {
-                applied.push(leg);
-                if ended {
-                    return Ok(completed(record, applied, finished_ms));
-                }
-            }
-            Err(Error::Rejected(refusal)) => {
-                let (refund, _) = self
-                    .leg(
-                        &record.from,
-                        LegRole::Refund,
-                        record.legs.gross,
-                        &record,
-                        None,
-                    )
-                    .await?;
-                applied.push(refund);
-                record.failure = Some(format!("to_wallet refused the transfer: {refusal}"));
-                return self.finish(record, applied, TransferState::Failed).await;
-            }
-            Err(other) => return Err(other),
-        }
-        if let Some(fee_wallet) = fee_wallet {
-            let ride = Some(ending(&record, &applied, LegRole::Fee, finished_ms));
-            match self
-                .leg(&fee_wallet, LegRole::Fee, record.legs.fee, &record, ride)
-                .await
-            {
-                Ok((leg, ended)) => {
-                    applied.push(leg);
-                    if ended {
-                        return Ok(completed(record, applied, finished_ms));
-                    }
-                }
+        if !has(&record, LegRole::In) {
+            let after = if fee_wallet.is_some() {
+                TransferState::Pending
+            } else {
+                TransferState::Completed
+            };
+            let to = record.to.clone();
+            match self.step(&mut record, &to, LegRole::In, after).await {
+                Ok(()) => {}
                 Err(Error::Rejected(refusal)) => {
-                    let (refund, _) = self
-                        .leg(
-                            &record.from,
-                            LegRole::FeeRefund,
-                            record.legs.fee_at_source,
-                            &record,
-                            None,
-                        )
-                        .await?;
-                    applied.push(refund);
-                    record.failure = Some(format!(
-                        "the fee wallet refused the fee, refunded: {refusal}"
-                    ));
+                    record.failure = Some(format!("to_wallet refused the transfer: {refusal}"));
+                    return self
+                        .refund(record, LegRole::Refund, TransferState::Failed)
+                        .await;
                 }
                 Err(other) => return Err(other),
             }
         }
-        self.finish(record, applied, TransferState::Completed).await
-    }
-
-    /// The source leg, written with the record (step 1), which names it.
-    fn source_leg(&self, record: &TransferRecord) -> Result<Leg, Error> {
-        record
-            .applied
-            .iter()
-            .find(|leg| leg.role == LegRole::Out)
-            .cloned()
-            .ok_or_else(|| {
-                crate::store::StoreError::Corrupt {
-                    cf: "transfers",
-                    reason: format!("transfer {} has no source leg", record.id),
+        if let Some(fee_wallet) = fee_wallet {
+            if !has(&record, LegRole::Fee) {
+                match self
+                    .step(
+                        &mut record,
+                        &fee_wallet,
+                        LegRole::Fee,
+                        TransferState::Completed,
+                    )
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(Error::Rejected(refusal)) => {
+                        record.failure = Some(format!(
+                            "the fee wallet refused the fee, refunded: {refusal}"
+                        ));
+                        return self
+                            .refund(record, LegRole::FeeRefund, TransferState::Completed)
+                            .await;
+                    }
+                    Err(other) => return Err(other),
                 }
-                .into()
-            })
+            }
+        }
+        if record.state == TransferState::Pending {
+            // Every leg was named already (a driver that stopped between
+            // its last leg and the end): end it.
+            return self.finish(record, TransferState::Completed).await;
+        }
+        Ok(record)
     }
 
-    /// One receiving leg (or refund), applied once however often it is
-    /// driven. Returns the leg and whether it carried the transfer's end
-    /// (`also`) and was applied (not replayed): then the end is written.
-    async fn leg(
+    /// One leg of `record` into `wallet`, which writes the record as it
+    /// stands after it (`after`) in its own batch. Applied once: its
+    /// internal key replays it to a second driver within the key's life, and
+    /// the record names it from then on.
+    async fn step(
         &self,
+        record: &mut TransferRecord,
         wallet: &WalletId,
         role: LegRole,
-        credits: Credits,
-        record: &TransferRecord,
-        also: Option<RideAlong>,
-    ) -> Result<(Leg, bool), Error> {
+        after: TransferState,
+    ) -> Result<(), Error> {
+        let credits = match role {
+            LegRole::In => record.legs.net,
+            LegRole::Fee => record.legs.fee,
+            LegRole::Refund => record.legs.gross,
+            LegRole::FeeRefund => record.legs.fee_at_source,
+            LegRole::Out => record.legs.gross,
+        };
+        let finished_ms = (after != TransferState::Pending).then(|| self.shared.clock.now_ms());
+        let base = record.clone();
+        let ride = RideAlong(Box::new(move |entry| {
+            let mut next = base.clone();
+            next.applied.push(Leg::of(role, entry, credits));
+            next.state = after;
+            next.finished_at_ms = finished_ms;
+            record_ops(&next)
+        }));
         let metadata = leg_metadata(record, role);
         let command = Command::TransferIn { credits, metadata };
         let check = internal_check(wallet, role.key(&record.id), &command);
-        let carried = also.is_some();
         let receipt: Receipt = self
             .run(
                 wallet,
                 Job {
                     command,
                     key: Some(check),
-                    also,
+                    also: Some(ride),
                 },
             )
             .await?;
-        let leg = Leg::of(role, &receipt.entry, credits);
-        Ok((leg, carried && !receipt.replayed))
+        // Applied here, or by another driver whose ride-along wrote the same.
+        record.applied.push(Leg::of(role, &receipt.entry, credits));
+        record.state = after;
+        record.finished_at_ms = finished_ms;
+        Ok(())
+    }
+
+    /// Gives the source back what a refused leg would have received. A
+    /// source that refuses it too (terminated since: its credits were
+    /// forfeited) ends the transfer `forfeited`.
+    async fn refund(
+        &self,
+        mut record: TransferRecord,
+        role: LegRole,
+        after: TransferState,
+    ) -> Result<TransferRecord, Error> {
+        if has(&record, role) {
+            return Ok(record);
+        }
+        let from = record.from.clone();
+        match self.step(&mut record, &from, role, after).await {
+            Ok(()) => Ok(record),
+            Err(Error::Rejected(refusal)) => {
+                let reason = record.failure.take().unwrap_or_default();
+                record.failure = Some(format!("{reason}; the refund was refused too: {refusal}"));
+                self.finish(record, TransferState::Forfeited).await
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Step 3 on its own: the record's end, and the in-flight key gone, in
@@ -445,54 +470,41 @@ impl Engine {
     async fn finish(
         &self,
         mut record: TransferRecord,
-        applied: Vec<Leg>,
         state: TransferState,
     ) -> Result<TransferRecord, Error> {
-        record.applied = applied;
         record.state = state;
         record.finished_at_ms = Some(self.shared.clock.now_ms());
-        self.commit(end_ops(&record)).await?;
+        self.commit(record_ops(&record)).await?;
         Ok(record)
     }
 }
 
-/// What the last receiving leg (`role`) writes with its entry: the
-/// transfer completed at `finished_ms`, its legs including this one.
-fn ending(record: &TransferRecord, applied: &[Leg], role: LegRole, finished_ms: i64) -> RideAlong {
-    let done = completed(record.clone(), applied.to_vec(), finished_ms);
-    RideAlong(Box::new(move |entry| {
-        let mut done = done.clone();
-        let credits = match role {
-            LegRole::Fee => done.legs.fee,
-            _ => done.legs.net,
-        };
-        done.applied.push(Leg::of(role, entry, credits));
-        end_ops(&done)
-    }))
-}
-
-/// `record` completed at `finished_ms` with `applied`.
-fn completed(mut record: TransferRecord, applied: Vec<Leg>, finished_ms: i64) -> TransferRecord {
-    record.applied = applied;
-    record.state = TransferState::Completed;
-    record.finished_at_ms = Some(finished_ms);
-    record
-}
-
-/// The writes that end a transfer: its final record, and its in-flight key
-/// gone.
-fn end_ops(record: &TransferRecord) -> Vec<WriteOp> {
-    vec![
+/// The writes of a record as it stands: the record, and its in-flight key
+/// (kept while it is pending, gone once it ended).
+fn record_ops(record: &TransferRecord) -> Vec<WriteOp> {
+    let put = WriteOp::Put {
+        cf: Cf::Transfers,
+        key: keys::record(&record.id),
+        value: codec::encode(record),
+    };
+    let flight = if record.state == TransferState::Pending {
         WriteOp::Put {
             cf: Cf::Transfers,
-            key: keys::record(&record.id),
-            value: codec::encode(record),
-        },
+            key: keys::pending(&record.id),
+            value: Vec::new(),
+        }
+    } else {
         WriteOp::Delete {
             cf: Cf::Transfers,
             key: keys::pending(&record.id),
-        },
-    ]
+        }
+    };
+    vec![put, flight]
+}
+
+/// Whether the record names a leg of `role`.
+fn has(record: &TransferRecord, role: LegRole) -> bool {
+    record.applied.iter().any(|leg| leg.role == role)
 }
 
 /// The metadata of a leg: the transfer's id and the leg's role, then the
