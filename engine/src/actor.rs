@@ -21,6 +21,7 @@ use crate::metrics::EngineMetrics;
 use crate::money::{Credits, Fixed};
 use crate::rules::Trigger;
 use crate::store::{codec, keys, Cf, Store, WriteOp};
+use crate::totals::Totals;
 use crate::wallet::{
     Command, Entry, EntryKind, Metadata, Source, Wallet, WalletError, WalletStatus,
 };
@@ -166,6 +167,13 @@ pub(crate) struct Inspect {
     pub(crate) reply: oneshot::Sender<Answer<Wallet>>,
 }
 
+/// Reads the wallet and its lifetime totals as of its last durable change.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct InspectTotals {
+    pub(crate) reply: oneshot::Sender<Answer<(Wallet, Totals)>>,
+}
+
 /// Where a reply to an `Execute` goes.
 type ReceiptReply = oneshot::Sender<Answer<Receipt>>;
 
@@ -192,6 +200,9 @@ struct RecentKey {
 /// The actor of one resident wallet.
 pub(crate) struct WalletActor {
     wallet: Wallet,
+    /// The wallet's lifetime totals, moved with each entry (checkpointed
+    /// with the wallet).
+    totals: Totals,
     shared: Arc<Shared>,
     registry: Registry,
     /// Failure epoch this state is based on; a newer epoch forces a reload.
@@ -238,10 +249,12 @@ impl WalletActor {
     ) -> Self {
         let Loaded {
             wallet,
+            totals,
             checkpoint_seq,
         } = loaded;
         let durable_seq = Arc::new(AtomicU64::new(wallet.seq));
         WalletActor {
+            totals,
             checkpoint_seq,
             wallet,
             shared,
@@ -276,8 +289,10 @@ impl WalletActor {
         // failing write has finished, so disk now holds this wallet's truth.
         let Loaded {
             wallet,
+            totals,
             checkpoint_seq,
         } = load(self.shared.store.as_ref(), &self.wallet.id)?.ok_or(Error::WalletNotFound)?;
+        self.totals = totals;
         tracing::warn!(wallet = %wallet.id, seq = wallet.seq, "wallet reloaded after a failed commit");
         self.durable_seq.store(wallet.seq, Ordering::Release);
         self.wallet = wallet;
@@ -510,6 +525,7 @@ impl WalletActor {
             .and_then(|hold| self.wallet.pending_hold(&hold.id).ok())
             .map_or(entry.seq, |hold| hold.placed_seq);
         self.wallet.advance(entry);
+        self.totals.apply(entry);
         ops.extend(ledger_ops(entry));
         if let Some(check) = key {
             let record = IdempotencyRecord {
@@ -809,6 +825,11 @@ impl WalletActor {
                 key: keys::wallet(&self.wallet.id),
                 value: codec::encode(&self.wallet),
             });
+            ops.push(WriteOp::Put {
+                cf: Cf::Totals,
+                key: keys::wallet(&self.wallet.id),
+                value: codec::encode(&self.totals),
+            });
             self.checkpoint_seq = self.wallet.seq;
         }
     }
@@ -857,6 +878,7 @@ impl WalletActor {
     fn before_turn(&self) -> Before {
         Before {
             wallet: self.wallet.clone(),
+            totals: self.totals,
             checkpoint_seq: self.checkpoint_seq,
         }
     }
@@ -869,9 +891,11 @@ impl WalletActor {
     fn rollback(&mut self, before: Before) {
         let Before {
             wallet: before,
+            totals,
             checkpoint_seq,
         } = before;
         let seq = before.seq;
+        self.totals = totals;
         self.checkpoint_seq = checkpoint_seq;
         self.wallet = before;
         self.recent.retain(|_, recent| recent.entry.seq <= seq);
@@ -1240,16 +1264,35 @@ impl Handler<Inspect> for WalletActor {
     }
 }
 
+impl Handler<InspectTotals> for WalletActor {
+    type Result = ();
+
+    fn handle(&mut self, message: InspectTotals, _ctx: &mut Context<Self>) {
+        if self.retired {
+            let _ = message.reply.send(Answer::Retry);
+            return;
+        }
+        self.touch();
+        let result = self
+            .reload_if_failed()
+            .map(|()| (self.wallet.clone(), self.totals));
+        self.reply_in_order(message.reply, result);
+    }
+}
+
 /// The state a turn started from.
 struct Before {
     wallet: Wallet,
+    totals: Totals,
     checkpoint_seq: u64,
 }
 
 /// A wallet as read from disk: its stored checkpoint with the ledger
-/// entries after it replayed, and the sequence number of that checkpoint.
+/// entries after it replayed, its lifetime totals likewise, and the
+/// sequence number of that checkpoint.
 pub(crate) struct Loaded {
     pub(crate) wallet: Wallet,
+    pub(crate) totals: Totals,
     pub(crate) checkpoint_seq: u64,
 }
 
@@ -1260,10 +1303,75 @@ pub(crate) fn load(store: &dyn Store, id: &WalletId) -> Result<Option<Loaded>, E
     };
     let checkpoint: Wallet = codec::decode(Cf::Wallets.name(), &bytes)?;
     let checkpoint_seq = checkpoint.seq;
+    // Totals are checkpointed with the wallet, at its sequence number; a
+    // wallet older than them (or a mismatch) has them summed from its whole
+    // ledger, once per load until its next checkpoint writes them.
+    let stored: Option<Totals> = match store.get(Cf::Totals, &keys::wallet(id))? {
+        Some(bytes) => Some(codec::decode(Cf::Totals.name(), &bytes)?),
+        None => None,
+    };
+    let (mut totals, from) = match stored.filter(|totals| totals.seq == checkpoint_seq) {
+        Some(totals) => (totals, checkpoint_seq),
+        None => (Totals::default(), 0),
+    };
+    let mut wallet = checkpoint;
+    each_entry_after(store, id, from, |entry| {
+        totals.apply(&entry);
+        if entry.seq > wallet.seq {
+            if entry.seq != wallet.seq + 1 {
+                return Err(gap(&wallet, &entry));
+            }
+            wallet.advance(&entry);
+        }
+        Ok(())
+    })?;
     Ok(Some(Loaded {
-        wallet: replay_tail(store, checkpoint)?,
+        wallet,
+        totals,
         checkpoint_seq,
     }))
+}
+
+fn gap(wallet: &Wallet, entry: &Entry) -> Error {
+    crate::store::StoreError::Corrupt {
+        cf: "ledger",
+        reason: format!(
+            "wallet {} has entry #{} after #{}",
+            wallet.id, entry.seq, wallet.seq
+        ),
+    }
+    .into()
+}
+
+/// Calls `visit` with each ledger entry of `id` after `seq`, in order.
+fn each_entry_after(
+    store: &dyn Store,
+    id: &WalletId,
+    seq: u64,
+    mut visit: impl FnMut(Entry) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let prefix = keys::ledger_prefix(id);
+    let mut after = keys::ledger(id, seq);
+    loop {
+        let pairs = store.scan(crate::store::Scan {
+            cf: Cf::Ledger,
+            prefix: &prefix,
+            start_exclusive: Some(&after),
+            direction: crate::store::Direction::Forward,
+            limit: CHECKPOINT_EVERY as usize,
+        })?;
+        let Some((last, _)) = pairs.last() else {
+            return Ok(());
+        };
+        after = last.clone();
+        let full = pairs.len() == CHECKPOINT_EVERY as usize;
+        for (_, value) in &pairs {
+            visit(codec::decode(Cf::Ledger.name(), value)?)?;
+        }
+        if !full {
+            return Ok(());
+        }
+    }
 }
 
 /// Reads a wallet's durable state.
@@ -1275,37 +1383,15 @@ pub(crate) fn load_wallet(store: &dyn Store, id: &WalletId) -> Result<Option<Wal
 /// its sequence number, in order.
 pub(crate) fn replay_tail(store: &dyn Store, checkpoint: Wallet) -> Result<Wallet, Error> {
     let mut wallet = checkpoint;
-    let prefix = keys::ledger_prefix(&wallet.id);
-    loop {
-        let after = keys::ledger(&wallet.id, wallet.seq);
-        let pairs = store.scan(crate::store::Scan {
-            cf: Cf::Ledger,
-            prefix: &prefix,
-            start_exclusive: Some(&after),
-            direction: crate::store::Direction::Forward,
-            limit: CHECKPOINT_EVERY as usize,
-        })?;
-        let Some(last) = pairs.len().checked_sub(1) else {
-            return Ok(wallet);
-        };
-        for (_, value) in &pairs {
-            let entry: Entry = codec::decode(Cf::Ledger.name(), value)?;
-            if entry.seq != wallet.seq + 1 {
-                return Err(crate::store::StoreError::Corrupt {
-                    cf: "ledger",
-                    reason: format!(
-                        "wallet {} has entry #{} after #{}",
-                        wallet.id, entry.seq, wallet.seq
-                    ),
-                }
-                .into());
-            }
-            wallet.advance(&entry);
+    let id = wallet.id.clone();
+    each_entry_after(store, &id, wallet.seq, |entry| {
+        if entry.seq != wallet.seq + 1 {
+            return Err(gap(&wallet, &entry));
         }
-        if last + 1 < CHECKPOINT_EVERY as usize {
-            return Ok(wallet);
-        }
-    }
+        wallet.advance(&entry);
+        Ok(())
+    })?;
+    Ok(wallet)
 }
 
 /// Reads one durable ledger entry; its absence is corruption.

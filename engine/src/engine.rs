@@ -493,6 +493,13 @@ impl Engine {
             },
         ];
         ops.extend(crate::actor::ledger_ops(&entry));
+        let mut totals = crate::totals::Totals::default();
+        totals.apply(&entry);
+        ops.push(WriteOp::Put {
+            cf: Cf::Totals,
+            key: keys::wallet(&wallet.id),
+            value: codec::encode(&totals),
+        });
         if let Some(due) = wallet.wake_at_ms {
             ops.push(WriteOp::Put {
                 cf: Cf::Schedule,
@@ -589,6 +596,31 @@ impl Engine {
             };
             let (reply, answer) = oneshot::channel();
             match addr.try_send(Inspect { reply }) {
+                Ok(()) => {}
+                Err(SendError::Full(_)) => return Err(Error::Overloaded("wallet mailbox full")),
+                Err(SendError::Closed(_)) => continue,
+            }
+            if let Ok(Answer::Done(result)) = answer.await {
+                return result;
+            }
+        }
+        Err(Error::Overloaded("wallet actor restarting"))
+    }
+
+    /// The wallet and its lifetime totals (credited, spent, removed, lost)
+    /// as of its last durable change.
+    pub async fn wallet_totals(
+        &self,
+        id: &WalletId,
+    ) -> Result<(Wallet, crate::totals::Totals), Error> {
+        for _ in 0..RETRIES_MAX {
+            let Some(addr) = self.router.resident(id) else {
+                let loaded = crate::actor::load(self.shared.store.as_ref(), id)?
+                    .ok_or(Error::WalletNotFound)?;
+                return Ok((loaded.wallet, loaded.totals));
+            };
+            let (reply, answer) = oneshot::channel();
+            match addr.try_send(crate::actor::InspectTotals { reply }) {
                 Ok(()) => {}
                 Err(SendError::Full(_)) => return Err(Error::Overloaded("wallet mailbox full")),
                 Err(SendError::Closed(_)) => continue,

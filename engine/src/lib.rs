@@ -35,6 +35,7 @@ pub mod store;
 pub mod terms;
 #[cfg(feature = "rocks")]
 pub mod timer;
+pub mod totals;
 pub mod transfers;
 #[cfg(feature = "rocks")]
 mod users;

@@ -352,7 +352,8 @@ fn convert_pair(
         | Cf::Holds
         | Cf::Transfers
         | Cf::Transactions
-        | Cf::Invoices => key.to_vec(),
+        | Cf::Invoices
+        | Cf::Totals => key.to_vec(),
     };
     Ok(Some((key, value)))
 }

@@ -170,6 +170,8 @@ fn verify_wallet(
     // What the ledger leaves at the checkpoint's sequence number.
     let mut at_checkpoint: Option<(Balance, Vec<Lot>, HeldState)> = None;
     let mut held = HeldState::default();
+    let mut totals = crate::totals::Totals::default();
+    let mut totals_at_checkpoint: Option<crate::totals::Totals> = None;
     loop {
         let page = view.scan(Scan {
             cf: Cf::Ledger,
@@ -219,13 +221,38 @@ fn verify_wallet(
             balance = check_entry(id, balance, &entry, wallet.rate_amount.to_decimal(), report);
             check_lots(id, &mut open_lots, &entry, report);
             held.apply(id, &entry, report);
+            totals.apply(&entry);
             if entry.seq == wallet.seq {
+                totals_at_checkpoint = Some(totals);
                 at_checkpoint = Some((balance, open_lots.clone(), held.clone()));
             }
         }
     }
     let entries = expected_seq - 1;
     held.check_records(view, id, report)?;
+    // Lifetime totals: they sum to the total balance, and the stored ones
+    // (written with the checkpoint) are what the ledger says at its seq.
+    if totals.balance() != balance.total().checked_add(held.held.total()) {
+        report.mismatch(
+            Some(id),
+            format!(
+                "lifetime totals {totals:?} do not sum to the balance {} plus held {}",
+                balance.total(),
+                held.held.total()
+            ),
+        );
+    }
+    if let Some(bytes) = view.get(Cf::Totals, &keys::wallet(id))? {
+        let stored: crate::totals::Totals = codec::decode(Cf::Totals.name(), &bytes)?;
+        if stored.seq == wallet.seq && Some(stored) != totals_at_checkpoint {
+            report.mismatch(
+                Some(id),
+                format!(
+                    "stored lifetime totals {stored:?} differ from the ledger's {totals_at_checkpoint:?}"
+                ),
+            );
+        }
+    }
     // The timer must come by no later than the first pending hold expires
     // (a turn moves the stored wake only earlier; see `WalletActor::finish`).
     if let Some(first) = held.pending.iter().map(|(_, _, at)| *at).min() {

@@ -35,6 +35,8 @@
 //! - `invoices`:    0x01 ‖ invoice id16 → `Invoice`; 0x02 ‖ txn id16 →
 //!   invoice id; 0x03 ‖ year → last number; 0x04 ‖ wallet id16 ‖ invoice
 //!   id16 → empty; see `invoices::keys`
+//! - `totals`:      id16 → `Totals` (lifetime credited, spent, removed,
+//!   lost), written with each checkpoint of the wallet, at its sequence
 
 pub mod codec;
 mod legacy;
@@ -76,11 +78,13 @@ pub enum Cf {
     Transactions,
     /// Invoices, their transaction and wallet indexes, the yearly counters.
     Invoices,
+    /// A wallet's lifetime totals, checkpointed with its state.
+    Totals,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 15] = [
+    pub const ALL: [Cf; 16] = [
         Cf::Wallets,
         Cf::Ledger,
         Cf::Idempotency,
@@ -96,6 +100,7 @@ impl Cf {
         Cf::Transfers,
         Cf::Transactions,
         Cf::Invoices,
+        Cf::Totals,
     ];
 
     /// The column family's name on disk.
@@ -116,6 +121,7 @@ impl Cf {
             Cf::Transfers => "transfers",
             Cf::Transactions => "transactions",
             Cf::Invoices => "invoices",
+            Cf::Totals => "totals",
         }
     }
 }
