@@ -122,6 +122,7 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
         batch_bytes: crate::limits::BatchBytes::new(settings.batch_bytes_in_flight_max),
         gateway: settings.gateway.clone(),
         issuer: settings.invoices.clone(),
+        wallet_api: settings.wallet_api.clone(),
     });
     let in_flight = web::Data::new(crate::limits::InFlight::new(
         settings.in_flight_requests_max,

@@ -106,6 +106,7 @@ pub struct Settings {
     pub webhooks: Webhooks,
     pub gateway: crate::gateway::GatewaySettings,
     pub invoices: crate::invoice_pdf::Issuer,
+    pub wallet_api: crate::routes::wallet_api::WalletApiSettings,
 }
 
 impl Settings {
@@ -166,6 +167,23 @@ impl Settings {
             return Err(invalid(
                 "gateway.hold_ttl_default_seconds",
                 "must be from 1 to gateway.hold_ttl_max_seconds (itself at least 1)",
+            ));
+        }
+        let percent = engine::money::parse_decimal(&self.wallet_api.ai_transfer_fee_percent, 4)
+            .ok()
+            .filter(|percent| *percent <= rust_decimal::Decimal::from(100));
+        if percent.is_none() {
+            return Err(invalid(
+                "wallet_api.ai_transfer_fee_percent",
+                "must be a decimal string from 0 to 100 with at most 4 decimals",
+            ));
+        }
+        if !self.wallet_api.fee_wallet.is_empty()
+            && engine::WalletId::parse(&self.wallet_api.fee_wallet).is_none()
+        {
+            return Err(invalid(
+                "wallet_api.fee_wallet",
+                "must be empty (the platform's own fee wallet) or a wallet id (wal_…)",
             ));
         }
         // A TTL is kept in ms as an i64 and added to the clock: bound it.
@@ -323,6 +341,7 @@ impl Settings {
             webhooks,
             gateway: _,
             invoices: _,
+            wallet_api: _,
         } = self;
         Ok(EngineConfig {
             data_dir: data_dir.clone(),

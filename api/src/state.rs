@@ -33,4 +33,6 @@ pub struct AppState {
     pub gateway: crate::gateway::GatewaySettings,
     /// Who issues invoices (printed on their PDFs).
     pub issuer: crate::invoice_pdf::Issuer,
+    /// Seed 002's face: the AI transfer fee and its wallet.
+    pub wallet_api: crate::routes::wallet_api::WalletApiSettings,
 }

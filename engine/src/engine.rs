@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+mod accounts;
 mod holds;
 mod invoices;
 mod price_book;
@@ -872,7 +873,7 @@ impl Engine {
         }
     }
 
-    fn user_wallet_id(&self, user: &str) -> Result<Option<WalletId>, Error> {
+    pub(crate) fn user_wallet_id(&self, user: &str) -> Result<Option<WalletId>, Error> {
         if let Some(id) = self.users.get(user) {
             return Ok(Some(id));
         }
@@ -884,7 +885,7 @@ impl Engine {
         Ok(Some(id))
     }
 
-    async fn create_user_wallet(&self, user: &str) -> Result<WalletId, Error> {
+    pub(crate) async fn create_user_wallet(&self, user: &str) -> Result<WalletId, Error> {
         let mut created = self
             .ensure_user_wallets(std::iter::once(user.to_owned()).collect())
             .await?;
@@ -910,14 +911,20 @@ impl Engine {
                 wallets.insert(user, id);
                 continue;
             }
+            // `user` is an account key (`crate::accounts`): a user's own
+            // name for the deposit API's wallet, a tagged one for the others.
+            let (customer, name) = crate::accounts::parts(&user);
             let spec = NewWallet {
-                external_customer_id: user.clone(),
+                external_customer_id: customer.to_owned(),
                 currency: self.config.user_wallet_currency,
                 rate_amount: self.config.user_wallet_rate,
                 paid_credits: crate::money::Credits::ZERO,
                 granted_credits: crate::money::Credits::ZERO,
                 status: crate::wallet::WalletStatus::Active,
-                terms: crate::terms::TermsSpec::default(),
+                terms: crate::terms::TermsSpec {
+                    name: name.map(str::to_owned),
+                    ..crate::terms::TermsSpec::default()
+                },
             };
             let (wallet, entry, wallet_ops) = self.opening(spec, None, &mut reservations)?;
             ops.extend(wallet_ops);

@@ -8,6 +8,7 @@
 //! ledger. This crate knows nothing of HTTP or JSON.
 
 #[cfg(feature = "rocks")]
+pub mod accounts;
 pub mod actor;
 pub mod clock;
 pub mod commit;

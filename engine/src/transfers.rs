@@ -339,7 +339,9 @@ impl crate::store::codec::Stored for TransferId {}
 /// - `0x02 ‖ transfer id16` → empty: transfers in flight (pending), which a
 ///   start drives to their end;
 /// - `0x03 ‖ source wallet id16 ‖ client key` → the transfer id: a client's
-///   Idempotency-Key, scoped to the source wallet like every key.
+///   Idempotency-Key, scoped to the source wallet like every key;
+/// - `0x04 ‖ source wallet id16 ‖ transfer id16` → empty: the transfers from
+///   a wallet that charged a fee (its fee history), oldest first.
 pub mod keys {
     use crate::ids::{TransferId, WalletId};
 
@@ -370,6 +372,30 @@ pub mod keys {
     /// The transfer a pending key names.
     pub fn pending_id(key: &[u8]) -> Option<TransferId> {
         let bytes: [u8; 16] = key.get(1..17)?.try_into().ok()?;
+        Some(TransferId::from_bytes(bytes))
+    }
+
+    /// Tag of the fee index.
+    pub const FEES: u8 = 4;
+
+    /// Key of a transfer with a fee in its source's fee index.
+    pub fn fee(from: &WalletId, id: &TransferId) -> Vec<u8> {
+        let mut key = fees_prefix(from);
+        key.extend_from_slice(&id.to_bytes());
+        key
+    }
+
+    /// Prefix of the fee index of transfers from `from`.
+    pub fn fees_prefix(from: &WalletId) -> Vec<u8> {
+        let mut key = Vec::with_capacity(33);
+        key.push(FEES);
+        key.extend_from_slice(&from.to_bytes());
+        key
+    }
+
+    /// The transfer a fee index key names.
+    pub fn fee_transfer(key: &[u8]) -> Option<TransferId> {
+        let bytes: [u8; 16] = key.get(17..33)?.try_into().ok()?;
         Some(TransferId::from_bytes(bytes))
     }
 

@@ -108,8 +108,10 @@ pub fn verify(view: &dyn ReadView) -> Result<Report, StoreError> {
         report.index_entries += 1;
         let id: WalletId = codec::decode(Cf::Users.name(), value)?;
         let user = String::from_utf8_lossy(key);
+        // A user's other accounts are keyed by a tagged name (`accounts`).
+        let (customer, _) = crate::accounts::parts(&user);
         match load(view, &id)? {
-            Some(wallet) if wallet.external_customer_id == user => {}
+            Some(wallet) if wallet.external_customer_id == customer => {}
             Some(_) => report.mismatch(
                 Some(&id),
                 format!("user index {user:?} points at another customer's wallet"),

@@ -25,5 +25,6 @@ mod prices;
 mod ranges;
 mod rules;
 mod transfers;
+mod wallet_api;
 mod wallets;
 mod webhooks;

@@ -14,6 +14,7 @@ pub mod system;
 pub mod transactions;
 pub mod transfers;
 pub mod usage;
+pub mod wallet_api;
 pub mod wallets;
 
 use crate::auth::{Access, Need};
@@ -145,6 +146,47 @@ pub fn configure(config: &mut web::ServiceConfig) {
                         .route(web::delete().to(admin::revoke_key)),
                 )
                 .default_service(web::to(system::route_not_found)),
+        )
+        .service(
+            resource("/api/v1/wallet/balances", Read, Write)
+                .route(web::get().to(wallet_api::balances)),
+        )
+        .service(
+            resource("/api/v1/wallet/general", Read, Write)
+                .route(web::get().to(wallet_api::general)),
+        )
+        .service(resource("/api/v1/wallet/ai", Read, Write).route(web::get().to(wallet_api::ai)))
+        .service(
+            resource("/api/v1/wallet/transfer-to-ai", Read, Write)
+                .route(web::post().to(wallet_api::transfer_to_ai)),
+        )
+        .service(
+            resource("/api/v1/wallet/ai-fees", Read, Write)
+                .route(web::get().to(wallet_api::ai_fees)),
+        )
+        .service(
+            resource("/api/v1/wallet/transactions", Read, Write)
+                .route(web::get().to(wallet_api::transactions)),
+        )
+        .service(
+            resource("/api/v1/wallet/transactions/{id}", Read, Write)
+                .route(web::get().to(wallet_api::transaction)),
+        )
+        .service(
+            resource("/api/v1/wallet/invoices", Read, Write)
+                .route(web::get().to(wallet_api::invoices)),
+        )
+        .service(
+            resource("/api/v1/wallet/invoices/generate/{id}", Read, Write)
+                .route(web::post().to(wallet_api::generate_invoice)),
+        )
+        .service(
+            resource("/api/v1/wallet/invoices/{id}/pdf", Read, Write)
+                .route(web::get().to(wallet_api::invoice_pdf)),
+        )
+        .service(
+            resource("/api/v1/wallet/invoices/{id}", Read, Write)
+                .route(web::get().to(wallet_api::invoice)),
         )
         .service(resource("/health", Public, Public).route(web::get().to(system::health)))
         .service(resource("/metrics", Public, Public).route(web::get().to(system::metrics)))

@@ -122,6 +122,32 @@ impl Engine {
         }
     }
 
+    /// The transfers from `from` that charged a fee (the fee leg applied),
+    /// newest first, at most `window` of them: a fee history read in one
+    /// bounded pass.
+    pub fn fees_from(&self, from: &WalletId, window: usize) -> Result<Vec<TransferRecord>, Error> {
+        let prefix = keys::fees_prefix(from);
+        let pairs = self.shared.store.scan(Scan {
+            cf: Cf::Transfers,
+            prefix: &prefix,
+            start_exclusive: None,
+            direction: Direction::Reverse,
+            limit: window,
+        })?;
+        let mut fees = Vec::with_capacity(pairs.len());
+        for (key, _) in &pairs {
+            let Some(id) = keys::fee_transfer(key) else {
+                continue;
+            };
+            if let Some(record) = self.transfer_record(&id)? {
+                if record.applied.iter().any(|leg| leg.role == LegRole::Fee) {
+                    fees.push(record);
+                }
+            }
+        }
+        Ok(fees)
+    }
+
     /// A transfer as stored.
     pub fn transfer_record(&self, id: &TransferId) -> Result<Option<TransferRecord>, Error> {
         match self.shared.store.get(Cf::Transfers, &keys::record(id))? {
@@ -296,6 +322,13 @@ impl Engine {
                     cf: Cf::Transfers,
                     key: client_key.clone(),
                     value: codec::encode(&record.id),
+                });
+            }
+            if record.fee_wallet.is_some() && !record.legs.fee.is_zero() {
+                ops.push(WriteOp::Put {
+                    cf: Cf::Transfers,
+                    key: keys::fee(&record.from, &record.id),
+                    value: Vec::new(),
                 });
             }
             ops
