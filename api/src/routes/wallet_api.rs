@@ -174,6 +174,7 @@ struct BalancesView {
     ai: AiView,
 }
 
+#[utoipa::path(get, path = "/api/v1/wallet/balances", tag = "wallet (seed 002)", params(("Tally-User" = String, Header, description = "The user this request acts for")), responses((status = 200, description = "{statusCode, message, data: {general_balance, ai_limit, ai_usage, ai_remaining}}")), security(("bearer" = [])))]
 /// `GET /api/v1/wallet/balances`.
 pub async fn balances(state: web::Data<AppState>, request: HttpRequest) -> Reply {
     let user = user(&request)?;
@@ -198,6 +199,7 @@ struct GeneralView {
     updated_at: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/wallet/general", tag = "wallet (seed 002)", params(("Tally-User" = String, Header, description = "The user this request acts for")), responses((status = 200, description = "{statusCode, message, data: {id, user_id, general_balance, created_at, updated_at}}")), security(("bearer" = [])))]
 /// `GET /api/v1/wallet/general`.
 pub async fn general(state: web::Data<AppState>, request: HttpRequest) -> Reply {
     let user = user(&request)?;
@@ -226,6 +228,7 @@ pub async fn general(state: web::Data<AppState>, request: HttpRequest) -> Reply 
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/wallet/ai", tag = "wallet (seed 002)", params(("Tally-User" = String, Header, description = "The user this request acts for")), responses((status = 200, description = "{statusCode, message, data: {ai_limit, ai_usage, ai_remaining}}")), security(("bearer" = [])))]
 /// `GET /api/v1/wallet/ai`.
 pub async fn ai(state: web::Data<AppState>, request: HttpRequest) -> Reply {
     let user = user(&request)?;
@@ -238,7 +241,7 @@ pub async fn ai(state: web::Data<AppState>, request: HttpRequest) -> Reply {
 }
 
 /// `POST /api/v1/wallet/transfer-to-ai` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferToAi {
     pub amount: crate::dto::DecimalText,
@@ -258,6 +261,7 @@ struct TransferToAiView {
     transfer_id: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/wallet/transfer-to-ai", tag = "wallet (seed 002)", params(("Tally-User" = String, Header, description = "The user this request acts for"), ("Idempotency-Key" = Option<String>, Header, description = "Same key and body return the same transfer")), request_body = TransferToAi, responses((status = 200, description = "{statusCode, message, data: {gross_transferred, net_ai_credit, fee, general_balance, ai_balance, key_created, transfer_id}}"), (status = 202, description = "Debited from the general balance; the AI credit follows shortly"), (status = 400, description = "amount not a strict USD string with at most 2 decimals"), (status = 402, description = "The general balance does not cover the amount")), security(("bearer" = [])))]
 /// `POST /api/v1/wallet/transfer-to-ai`.
 pub async fn transfer_to_ai(
     state: web::Data<AppState>,
@@ -470,6 +474,7 @@ fn fee_view(record: &TransferRecord) -> FeeView {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/wallet/ai-fees", tag = "wallet (seed 002)", params(("Tally-User" = String, Header, description = "The user this request acts for"), ("page" = Option<String>, Query, description = "From 1 (default 1)"), ("limit" = Option<String>, Query, description = "1 to 100 (default 20)"), ("sort_by" = Option<String>, Query, description = "A field of the list (default created_at)"), ("sort_order" = Option<String>, Query, description = "asc or desc (default desc)")), responses((status = 200, description = "{statusCode, message, data: {fees, pagination}}; sort_by created_at, amount or transaction_id"), (status = 400, description = "A bad page, limit, sort_by or sort_order")), security(("bearer" = [])))]
 /// `GET /api/v1/wallet/ai-fees?page=&limit=&sort_by=&sort_order=`.
 pub async fn ai_fees(
     state: web::Data<AppState>,
@@ -568,6 +573,7 @@ async fn user_wallets(
     Ok(wallets)
 }
 
+#[utoipa::path(get, path = "/api/v1/wallet/transactions", tag = "wallet (seed 002)", params(("Tally-User" = String, Header, description = "The user this request acts for"), ("page" = Option<String>, Query, description = "From 1 (default 1)"), ("limit" = Option<String>, Query, description = "1 to 100 (default 20)"), ("sort_by" = Option<String>, Query, description = "A field of the list (default created_at)"), ("sort_order" = Option<String>, Query, description = "asc or desc (default desc)")), responses((status = 200, description = "{statusCode, message, data: {transactions, pagination}}; sort_by id, transaction_type, status, amount, created_at or updated_at, over the newest 10,000 per wallet"), (status = 400, description = "A bad page, limit, sort_by or sort_order")), security(("bearer" = [])))]
 /// `GET /api/v1/wallet/transactions?page=&limit=&sort_by=&sort_order=`.
 pub async fn transactions(
     state: web::Data<AppState>,
@@ -628,6 +634,7 @@ pub async fn transactions(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/wallet/transactions/{id}", tag = "wallet (seed 002)", params(("Tally-User" = String, Header, description = "The user this request acts for"), ("id" = String, Path, description = "Transaction id (txn_…)")), responses((status = 200, description = "{statusCode, message, data: transaction}"), (status = 404, description = "No such transaction of this user")), security(("bearer" = [])))]
 /// `GET /api/v1/wallet/transactions/{id}`: one of the user's transactions.
 pub async fn transaction(
     state: web::Data<AppState>,
@@ -734,6 +741,7 @@ async fn user_invoices(
     Ok(invoices)
 }
 
+#[utoipa::path(get, path = "/api/v1/wallet/invoices", tag = "wallet (seed 002)", params(("Tally-User" = String, Header, description = "The user this request acts for"), ("page" = Option<String>, Query, description = "From 1 (default 1)"), ("limit" = Option<String>, Query, description = "1 to 100 (default 20)"), ("sort_by" = Option<String>, Query, description = "A field of the list (default created_at)"), ("sort_order" = Option<String>, Query, description = "asc or desc (default desc)")), responses((status = 200, description = "{statusCode, message, data: {invoices, pagination}}; sort_by created_at, amount or invoice_number"), (status = 400, description = "A bad page, limit, sort_by or sort_order")), security(("bearer" = [])))]
 /// `GET /api/v1/wallet/invoices?page=&limit=&sort_by=&sort_order=`.
 pub async fn invoices(
     state: web::Data<AppState>,
@@ -783,6 +791,7 @@ async fn user_invoice(
     Ok(invoice)
 }
 
+#[utoipa::path(get, path = "/api/v1/wallet/invoices/{id}", tag = "wallet (seed 002)", params(("Tally-User" = String, Header, description = "The user this request acts for"), ("id" = String, Path, description = "Invoice id (inv_…)")), responses((status = 200, description = "{statusCode, message, data: invoice}"), (status = 404, description = "No such invoice of this user")), security(("bearer" = [])))]
 /// `GET /api/v1/wallet/invoices/{id}`.
 pub async fn invoice(
     state: web::Data<AppState>,
@@ -798,6 +807,7 @@ pub async fn invoice(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/wallet/invoices/{id}/pdf", tag = "wallet (seed 002)", params(("Tally-User" = String, Header, description = "The user this request acts for"), ("id" = String, Path, description = "Invoice id (inv_…)")), responses((status = 200, description = "The invoice as a PDF", content_type = "application/pdf", body = Vec<u8>), (status = 404, description = "No such invoice of this user")), security(("bearer" = [])))]
 /// `GET /api/v1/wallet/invoices/{id}/pdf`.
 pub async fn invoice_pdf(
     state: web::Data<AppState>,
@@ -822,6 +832,7 @@ struct GeneratedView {
     invoice_number: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/wallet/invoices/generate/{id}", tag = "wallet (seed 002)", params(("Tally-User" = String, Header, description = "The user this request acts for"), ("id" = String, Path, description = "Transaction id (txn_…)")), responses((status = 201, description = "{statusCode, message, data: {invoice_id, invoice_number}}: made now"), (status = 200, description = "The invoice that existed"), (status = 404, description = "No such transaction of this user")), security(("bearer" = [])))]
 /// `POST /api/v1/wallet/invoices/generate/{id}`: the invoice of one of the
 /// user's transactions: 201 when made now, 200 when it existed.
 pub async fn generate_invoice(
