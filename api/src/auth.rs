@@ -155,7 +155,51 @@ pub enum Scope {
     Debit,
     /// Reads only.
     Read,
+    /// One user's accounts on seed 002's face, and nothing else: the key
+    /// is bound to a user (`Grant::user`).
+    User,
 }
+
+/// A key's scope and, for a `user` key, its user. Stored as the scope's
+/// name, or `user:<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub scope: Scope,
+    pub user: Option<String>,
+}
+
+impl Grant {
+    /// A grant of `scope` (not `user`).
+    pub fn of(scope: Scope) -> Grant {
+        Grant { scope, user: None }
+    }
+
+    /// The grant as stored in a key's record.
+    pub fn stored(&self) -> String {
+        match &self.user {
+            Some(user) => format!("user:{user}"),
+            None => self.scope.as_str().to_owned(),
+        }
+    }
+
+    /// A stored grant.
+    pub fn parse_stored(text: &str) -> Option<Grant> {
+        match text.strip_prefix("user:") {
+            Some(user) if !user.is_empty() => Some(Grant {
+                scope: Scope::User,
+                user: Some(user.to_owned()),
+            }),
+            Some(_) => None,
+            None => Scope::parse(text)
+                .filter(|scope| *scope != Scope::User)
+                .map(Grant::of),
+        }
+    }
+}
+
+/// The user a `user` key is bound to, left in the request by the guard.
+#[derive(Debug, Clone)]
+pub struct BoundUser(pub std::sync::Arc<str>);
 
 impl Scope {
     /// The scope's name.
@@ -165,14 +209,21 @@ impl Scope {
             Scope::Write => "write",
             Scope::Debit => "debit",
             Scope::Read => "read",
+            Scope::User => "user",
         }
     }
 
     /// A scope by name.
     pub fn parse(name: &str) -> Option<Scope> {
-        [Scope::Admin, Scope::Write, Scope::Debit, Scope::Read]
-            .into_iter()
-            .find(|scope| scope.as_str() == name)
+        [
+            Scope::Admin,
+            Scope::Write,
+            Scope::Debit,
+            Scope::Read,
+            Scope::User,
+        ]
+        .into_iter()
+        .find(|scope| scope.as_str() == name)
     }
 
     /// Whether this scope may call a route that needs `need`.
@@ -183,7 +234,8 @@ impl Scope {
             (Scope::Write, _) => true,
             (Scope::Debit, Need::Debit | Need::BalanceRead) => true,
             (Scope::Read, Need::Read | Need::BalanceRead) => true,
-            (Scope::Debit | Scope::Read, _) => false,
+            (Scope::User, Need::Wallet) => true,
+            (Scope::Debit | Scope::Read | Scope::User, _) => false,
         }
     }
 }
@@ -203,6 +255,9 @@ pub enum Need {
     Write,
     /// Key management and verification.
     Admin,
+    /// Seed 002's face: one user's accounts (a `user` key's own, or any
+    /// user's for an admin or write key).
+    Wallet,
 }
 
 /// A route's label (its pattern, for metrics) and what it needs for reads
@@ -226,6 +281,7 @@ pub struct RouteLabel(pub &'static str);
 struct Known {
     digest: [u8; 32],
     scope: Scope,
+    user: Option<std::sync::Arc<str>>,
     revoked: bool,
 }
 
@@ -248,31 +304,33 @@ impl Keyring {
 
     /// Adds or replaces a stored key (after create or revoke).
     pub fn upsert(&self, record: &ApiKeyRecord) {
-        let Some(scope) = Scope::parse(&record.scope) else {
+        let Some(grant) = Grant::parse_stored(&record.scope) else {
             tracing::warn!(id = %record.id, scope = %record.scope, "ignoring a stored key with an unknown scope");
             return;
         };
         if let Ok(mut keys) = self.keys.write() {
             let known = Known {
                 digest: record.digest,
-                scope,
+                scope: grant.scope,
+                user: grant.user.map(std::sync::Arc::from),
                 revoked: record.revoked_at_ms.is_some(),
             };
             keys.insert(record.id.clone(), known);
         }
     }
 
-    /// The scope of a presented key, or None if it is unknown or revoked.
-    pub fn authenticate(&self, presented: &str) -> Option<Scope> {
+    /// The scope of a presented key (and the user of a `user` key), or None
+    /// if it is unknown or revoked.
+    pub fn authenticate(&self, presented: &str) -> Option<(Scope, Option<std::sync::Arc<str>>)> {
         if self.bootstrap.matches(presented) {
-            return Some(Scope::Admin);
+            return Some((Scope::Admin, None));
         }
         let id = key_id(presented)?;
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let keys = self.keys.read().ok()?;
         let known = keys.get(id)?;
         let equal: bool = digest.ct_eq(&known.digest).into();
-        (equal && !known.revoked).then_some(known.scope)
+        (equal && !known.revoked).then(|| (known.scope, known.user.clone()))
     }
 }
 
@@ -297,12 +355,17 @@ fn key_id(presented: &str) -> Option<&str> {
 /// A new key: its record (to store) and its secret (to show once). Store
 /// it with `keys::create_key`, which refuses an id already taken.
 pub fn generate_key(name: &str, scope: Scope, now_ms: i64) -> (ApiKeyRecord, String) {
+    generate_granted_key(name, &Grant::of(scope), now_ms)
+}
+
+/// [`generate_key`] for any grant, a `user` key's included.
+pub fn generate_granted_key(name: &str, grant: &Grant, now_ms: i64) -> (ApiKeyRecord, String) {
     let id = hex::encode(rand::random::<[u8; KEY_ID_BYTES]>());
     let secret = format!("tally_{id}_{}", hex::encode(rand::random::<[u8; 24]>()));
     let record = ApiKeyRecord {
         id,
         name: name.to_owned(),
-        scope: scope.as_str().to_owned(),
+        scope: grant.stored(),
         digest: Sha256::digest(secret.as_bytes()).into(),
         created_at_ms: now_ms,
         revoked_at_ms: None,
@@ -337,9 +400,13 @@ pub async fn guard<B: MessageBody>(
             });
         let refusal = match scope {
             None => Some(ApiError::Unauthorized),
-            Some(scope) if !scope.allows(need) => Some(ApiError::Forbidden {
+            Some((scope, _)) if !scope.allows(need) => Some(ApiError::Forbidden {
                 scope: scope.as_str(),
             }),
+            Some((_, Some(user))) => {
+                request.extensions_mut().insert(BoundUser(user));
+                None
+            }
             Some(_) => None,
         };
         if let Some(refusal) = refusal {
@@ -431,11 +498,32 @@ mod scope_tests {
         let keyring = Keyring::new(ApiKey::new("bootstrap-key-0123456789"), &[]);
         assert_eq!(
             keyring.authenticate("bootstrap-key-0123456789"),
-            Some(Scope::Admin)
+            Some((Scope::Admin, None))
         );
         let (mut record, secret) = generate_key("gateway", Scope::Debit, 1);
         keyring.upsert(&record);
-        assert_eq!(keyring.authenticate(&secret), Some(Scope::Debit));
+        assert_eq!(keyring.authenticate(&secret), Some((Scope::Debit, None)));
+        // A user key carries its user; its stored scope names it.
+        let grant = Grant {
+            scope: Scope::User,
+            user: Some("bob".into()),
+        };
+        let (bound, bound_secret) = generate_granted_key("app", &grant, 1);
+        assert_eq!(bound.scope, "user:bob");
+        assert_eq!(Grant::parse_stored("user:bob"), Some(grant));
+        assert_eq!(
+            Grant::parse_stored("user"),
+            None,
+            "a user key names its user"
+        );
+        keyring.upsert(&bound);
+        assert_eq!(
+            keyring.authenticate(&bound_secret),
+            Some((Scope::User, Some(std::sync::Arc::from("bob"))))
+        );
+        assert!(Scope::User.allows(Need::Wallet));
+        assert!(!Scope::User.allows(Need::Read));
+        assert!(!Scope::Read.allows(Need::Wallet));
         let forged = format!("{}x", &secret[..secret.len() - 1]);
         assert_eq!(keyring.authenticate(&forged), None);
         record.revoked_at_ms = Some(2);
@@ -460,7 +548,7 @@ mod scope_tests {
             revoked_at_ms: None,
         };
         keyring.upsert(&legacy_record);
-        assert_eq!(keyring.authenticate(legacy), Some(Scope::Read));
+        assert_eq!(keyring.authenticate(legacy), Some((Scope::Read, None)));
         assert_eq!(key_id("tally_0123abc_5ecret"), None, "odd length");
     }
 }

@@ -3,7 +3,7 @@
 //! data folder no server has open. A key's secret is printed once, at
 //! creation; only its digest is stored.
 
-use crate::auth::{generate_key, Scope};
+use crate::auth::{generate_granted_key, Grant, Scope};
 use engine::credentials::ApiKeyRecord;
 use engine::{Engine, EngineConfig};
 
@@ -18,6 +18,9 @@ pub enum KeysCommand {
         /// What it may do.
         #[arg(long, value_enum)]
         scope: Scope,
+        /// For `--scope user`: the user whose accounts the key acts for.
+        #[arg(long)]
+        user: Option<String>,
     },
     /// List keys (never their secrets), optionally by id prefix.
     List {
@@ -51,10 +54,28 @@ pub enum CreateKeyError {
 pub async fn create_key(
     engine: &Engine,
     name: &str,
-    scope: Scope,
+    grant: &Grant,
     now_ms: i64,
 ) -> Result<(ApiKeyRecord, String), CreateKeyError> {
-    create_key_with(engine, || generate_key(name, scope, now_ms)).await
+    create_key_with(engine, || generate_granted_key(name, grant, now_ms)).await
+}
+
+/// The grant `--scope` and `--user` name: a user for a `user` key, and
+/// only for it.
+pub fn grant(scope: Scope, user: Option<String>) -> Result<Grant, String> {
+    match (scope, user) {
+        (Scope::User, Some(user)) if !user.is_empty() && !user.chars().any(char::is_control) => {
+            Ok(Grant {
+                scope,
+                user: Some(user),
+            })
+        }
+        (Scope::User, _) => {
+            Err("a user key needs its user (--user NAME, or \"user\" in the body)".into())
+        }
+        (_, Some(_)) => Err("only a user key is bound to a user".into()),
+        (scope, None) => Ok(Grant::of(scope)),
+    }
 }
 
 /// [`create_key`] with the generator passed in (tests force a collision).
@@ -89,6 +110,8 @@ pub enum KeysError {
     NotFound(String),
     #[error(transparent)]
     Create(#[from] CreateKeyError),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 fn print_key(record: &ApiKeyRecord) {
@@ -116,8 +139,9 @@ pub fn run_local(command: KeysCommand, config: EngineConfig) -> Result<(), KeysE
 async fn run_on_engine(engine: &Engine, command: KeysCommand) -> Result<(), KeysError> {
     let now_ms = engine::Clock::now_ms(&engine::SystemClock);
     match command {
-        KeysCommand::Create { name, scope } => {
-            let (record, secret) = create_key(engine, &name, scope, now_ms).await?;
+        KeysCommand::Create { name, scope, user } => {
+            let grant = grant(scope, user).map_err(KeysError::Invalid)?;
+            let (record, secret) = create_key(engine, &name, &grant, now_ms).await?;
             print_key(&record);
             println!("secret (shown once): {secret}");
         }
@@ -149,9 +173,13 @@ pub fn run_http(command: KeysCommand, url: &str, key: &str) -> Result<(), KeysEr
     let base = url.trim_end_matches('/');
     let auth = format!("Bearer {key}");
     let result = match &command {
-        KeysCommand::Create { name, scope } => ureq::post(&format!("{base}/v1/admin/api-keys"))
-            .set("Authorization", &auth)
-            .send_json(serde_json::json!({ "name": name, "scope": scope.as_str() })),
+        KeysCommand::Create { name, scope, user } => {
+            ureq::post(&format!("{base}/v1/admin/api-keys"))
+                .set("Authorization", &auth)
+                .send_json(
+                    serde_json::json!({ "name": name, "scope": scope.as_str(), "user": user }),
+                )
+        }
         KeysCommand::List { prefix } => ureq::get(&format!("{base}/v1/admin/api-keys"))
             .query("prefix", prefix.as_deref().unwrap_or(""))
             .set("Authorization", &auth)
@@ -179,6 +207,7 @@ pub fn run_http(command: KeysCommand, url: &str, key: &str) -> Result<(), KeysEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::generate_key;
 
     #[test]
     fn a_taken_id_is_never_replaced_but_drawn_again() {
@@ -196,7 +225,7 @@ mod tests {
                 &prometheus::Registry::new(),
             )
             .expect("open");
-            let (first, _) = create_key(&engine, "first", Scope::Admin, 1)
+            let (first, _) = create_key(&engine, "first", &Grant::of(Scope::Admin), 1)
                 .await
                 .expect("created");
             // The generator draws the taken id first, then a new one.

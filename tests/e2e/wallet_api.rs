@@ -259,6 +259,58 @@ fn the_seeds_examples_with_its_names_and_envelope() {
     let after = as_user(&server, user, "GET", "/api/v1/wallet/balances", None);
     assert_eq!(after.body["data"]["general_balance"], "100.50");
 
+    // A key bound to the user: its accounts only, and nothing else.
+    let made = server.send(
+        "POST",
+        "/v1/admin/api-keys",
+        &json!({"name": "user-app", "scope": "user", "user": user}),
+    );
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    assert_eq!(made.body["scope"], format!("user:{user}"));
+    let user_key = made.body["secret"].as_str().expect("secret").to_owned();
+    let with_key = |method: &str, path: &str, headers: &[(&str, &str)]| {
+        let auth = format!("Bearer {user_key}");
+        let mut all = vec![("Authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        server.raw(method, path, None, &all, None)
+    };
+    let mine = with_key("GET", "/api/v1/wallet/balances", &[]);
+    assert_eq!(mine.status, 200, "{:?}", mine.body);
+    assert_eq!(mine.body["data"]["general_balance"], "100.50");
+    let own_txn = with_key("GET", &format!("/api/v1/wallet/transactions/{one_id}"), &[]);
+    assert_eq!(own_txn.status, 200);
+    let spoof = with_key(
+        "GET",
+        "/api/v1/wallet/balances",
+        &[("Tally-User", "user_other")],
+    );
+    assert_eq!(spoof.status, 403, "{:?}", spoof.body);
+    for path in [
+        "/v1/wallets",
+        &format!("/v1/wallets/{ai_wallet}"),
+        "/v1/events",
+    ] {
+        assert_eq!(with_key("GET", path, &[]).status, 403, "{path}");
+    }
+    let missing_user = server.send(
+        "POST",
+        "/v1/admin/api-keys",
+        &json!({"name": "x", "scope": "user"}),
+    );
+    assert_eq!(
+        (
+            missing_user.status,
+            missing_user.body["error"]["field"].as_str()
+        ),
+        (400, Some("user"))
+    );
+    let stray_user = server.send(
+        "POST",
+        "/v1/admin/api-keys",
+        &json!({"name": "x", "scope": "read", "user": user}),
+    );
+    assert_eq!(stray_user.status, 400);
+
     // Another user sees none of it.
     let other = "user_other";
     let theirs = as_user(

@@ -58,6 +58,8 @@ pub async fn verify(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 pub struct NewKeyBody {
     name: String,
     scope: String,
+    /// For scope `user`: the user whose accounts the key acts for.
+    user: Option<String>,
 }
 
 /// A key as listed: never its secret, except once in the creation reply.
@@ -102,9 +104,15 @@ pub async fn create_key(
         crate::body::read_json(&request, payload, state.limits.body_limit_bytes).await?;
     let name = crate::dto::identifier("name", &body.name)?;
     let scope = crate::auth::Scope::parse(&body.scope)
-        .ok_or_else(|| ApiError::field("scope", "must be admin, write, debit or read"))?;
+        .ok_or_else(|| ApiError::field("scope", "must be admin, write, debit, read or user"))?;
+    let user = body
+        .user
+        .map(|user| crate::dto::identifier("user", &user))
+        .transpose()?;
+    let grant =
+        crate::keys::grant(scope, user).map_err(|reason| ApiError::field("user", reason))?;
     let now_ms = engine::Clock::now_ms(&engine::SystemClock);
-    let (record, secret) = crate::keys::create_key(&state.engine, &name, scope, now_ms)
+    let (record, secret) = crate::keys::create_key(&state.engine, &name, &grant, now_ms)
         .await
         .map_err(|error| match error {
             crate::keys::CreateKeyError::Engine(error) => ApiError::from(error),

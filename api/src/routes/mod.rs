@@ -26,7 +26,7 @@ use engine::{idempotency::KEY_LEN_MAX, Receipt, WalletId};
 /// Registers every route, hot paths first. Each resource carries its route
 /// label and what it needs from the caller's key (see `auth::guard`).
 pub fn configure(config: &mut web::ServiceConfig) {
-    use Need::{Admin, BalanceRead, Debit, Public, Read, Write};
+    use Need::{Admin, BalanceRead, Debit, Public, Read, Wallet, Write};
     config
         .service(
             web::scope("/v1")
@@ -148,44 +148,44 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .default_service(web::to(system::route_not_found)),
         )
         .service(
-            resource("/api/v1/wallet/balances", Read, Write)
+            resource("/api/v1/wallet/balances", Wallet, Wallet)
                 .route(web::get().to(wallet_api::balances)),
         )
         .service(
-            resource("/api/v1/wallet/general", Read, Write)
+            resource("/api/v1/wallet/general", Wallet, Wallet)
                 .route(web::get().to(wallet_api::general)),
         )
-        .service(resource("/api/v1/wallet/ai", Read, Write).route(web::get().to(wallet_api::ai)))
+        .service(resource("/api/v1/wallet/ai", Wallet, Wallet).route(web::get().to(wallet_api::ai)))
         .service(
-            resource("/api/v1/wallet/transfer-to-ai", Read, Write)
+            resource("/api/v1/wallet/transfer-to-ai", Wallet, Wallet)
                 .route(web::post().to(wallet_api::transfer_to_ai)),
         )
         .service(
-            resource("/api/v1/wallet/ai-fees", Read, Write)
+            resource("/api/v1/wallet/ai-fees", Wallet, Wallet)
                 .route(web::get().to(wallet_api::ai_fees)),
         )
         .service(
-            resource("/api/v1/wallet/transactions", Read, Write)
+            resource("/api/v1/wallet/transactions", Wallet, Wallet)
                 .route(web::get().to(wallet_api::transactions)),
         )
         .service(
-            resource("/api/v1/wallet/transactions/{id}", Read, Write)
+            resource("/api/v1/wallet/transactions/{id}", Wallet, Wallet)
                 .route(web::get().to(wallet_api::transaction)),
         )
         .service(
-            resource("/api/v1/wallet/invoices", Read, Write)
+            resource("/api/v1/wallet/invoices", Wallet, Wallet)
                 .route(web::get().to(wallet_api::invoices)),
         )
         .service(
-            resource("/api/v1/wallet/invoices/generate/{id}", Read, Write)
+            resource("/api/v1/wallet/invoices/generate/{id}", Wallet, Wallet)
                 .route(web::post().to(wallet_api::generate_invoice)),
         )
         .service(
-            resource("/api/v1/wallet/invoices/{id}/pdf", Read, Write)
+            resource("/api/v1/wallet/invoices/{id}/pdf", Wallet, Wallet)
                 .route(web::get().to(wallet_api::invoice_pdf)),
         )
         .service(
-            resource("/api/v1/wallet/invoices/{id}", Read, Write)
+            resource("/api/v1/wallet/invoices/{id}", Wallet, Wallet)
                 .route(web::get().to(wallet_api::invoice)),
         )
         .service(resource("/health", Public, Public).route(web::get().to(system::health)))

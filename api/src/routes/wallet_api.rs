@@ -95,8 +95,24 @@ fn envelope<T: Serialize>(status: StatusCode, message: &'static str, data: T) ->
     })
 }
 
-/// The user the request acts for.
+/// The user the request acts for: a `user` key's own (a header naming
+/// another is refused), else the `Tally-User` header.
 fn user(request: &HttpRequest) -> Result<String, ApiError> {
+    use actix_web::HttpMessage;
+    let bound = request
+        .extensions()
+        .get::<crate::auth::BoundUser>()
+        .map(|bound| bound.0.to_string());
+    if let Some(bound) = bound {
+        let named = request
+            .headers()
+            .get(USER_HEADER)
+            .and_then(|value| value.to_str().ok());
+        if named.is_some_and(|named| named != bound) {
+            return Err(ApiError::Forbidden { scope: "user" });
+        }
+        return Ok(bound);
+    }
     let header = request.headers().get(USER_HEADER).ok_or_else(|| {
         ApiError::field(USER_HEADER, "is required: the user this request acts for")
     })?;
