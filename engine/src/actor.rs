@@ -1405,16 +1405,7 @@ pub(crate) fn load_entry(store: &dyn Store, id: &WalletId, seq: u64) -> Result<E
     Ok(codec::decode(Cf::Ledger.name(), &bytes)?)
 }
 
-/// Where a transaction is: the global index's value.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TxnLocation {
-    /// The wallet whose ledger holds it.
-    pub wallet_id: WalletId,
-    /// Its sequence number there.
-    pub seq: u64,
-}
-
-impl crate::store::codec::Stored for TxnLocation {}
+pub use crate::store::TxnLocation;
 
 /// The writes of one ledger entry: the entry, and its place in the global
 /// transaction index.

@@ -7,8 +7,8 @@
 //! is the facade the API calls; `verify` recomputes everything from the
 //! ledger. This crate knows nothing of HTTP or JSON.
 
-#[cfg(feature = "rocks")]
 pub mod accounts;
+#[cfg(feature = "rocks")]
 pub mod actor;
 pub mod clock;
 pub mod commit;

@@ -208,7 +208,7 @@ fn verify_wallet(
             }
             expected_seq = entry.seq + 1;
             let indexed = view.get(Cf::Transactions, &keys::transaction(&entry.txn_id))?;
-            let indexed: Option<crate::actor::TxnLocation> = indexed
+            let indexed: Option<crate::store::TxnLocation> = indexed
                 .map(|bytes| codec::decode(Cf::Transactions.name(), &bytes))
                 .transpose()?;
             if indexed.as_ref().map(|at| (&at.wallet_id, at.seq)) != Some((id, entry.seq)) {

@@ -126,6 +126,17 @@ impl Cf {
     }
 }
 
+/// Where a transaction is: the `transactions` CF's value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TxnLocation {
+    /// The wallet whose ledger holds it.
+    pub wallet_id: WalletId,
+    /// Its sequence number there.
+    pub seq: u64,
+}
+
+impl codec::Stored for TxnLocation {}
+
 /// One write inside an atomic batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOp {
