@@ -410,7 +410,12 @@ pub async fn guard<B: MessageBody>(
             Some(_) => None,
         };
         if let Some(refusal) = refusal {
-            let response = refusal.error_response();
+            // Seed 002's face answers in its own envelope, errors included.
+            let response = if access.route.starts_with("/api/v1/wallet") {
+                refusal.enveloped_response()
+            } else {
+                refusal.error_response()
+            };
             return Ok(request.into_response(response).map_into_right_body());
         }
     }

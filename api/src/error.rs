@@ -312,6 +312,21 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// The error in seed 002's envelope: `{"statusCode","message","error"}`,
+    /// the same status, code and field inside.
+    pub fn enveloped_response(&self) -> HttpResponse {
+        let (status, error) = self.view();
+        let mut response = HttpResponse::build(self.status_code());
+        if status == 503 {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        response.json(serde_json::json!({
+            "statusCode": status,
+            "message": error.message.clone(),
+            "error": error,
+        }))
+    }
+
     /// A 402's available credits and top-up link.
     fn payment_details(&self) -> (Option<&str>, Option<&str>) {
         match self {

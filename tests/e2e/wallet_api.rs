@@ -311,6 +311,63 @@ fn the_seeds_examples_with_its_names_and_envelope() {
     );
     assert_eq!(stray_user.status, 400);
 
+    // Another user's key reaches none of it, and is refused in the envelope.
+    let theirs_made = server.send(
+        "POST",
+        "/v1/admin/api-keys",
+        &json!({"name": "other-app", "scope": "user", "user": "user_other"}),
+    );
+    let their_key = theirs_made.body["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let as_them = |method: &str, path: &str| {
+        server.raw(
+            method,
+            path,
+            None,
+            &[("Authorization", &format!("Bearer {their_key}"))],
+            None,
+        )
+    };
+    for (method, path) in [
+        ("GET", format!("/api/v1/wallet/transactions/{one_id}")),
+        ("GET", format!("/api/v1/wallet/invoices/{id}")),
+        ("GET", format!("/api/v1/wallet/invoices/{id}/pdf")),
+        (
+            "POST",
+            format!("/api/v1/wallet/invoices/generate/{deposit_txn}"),
+        ),
+    ] {
+        let reply = as_them(method, &path);
+        assert_eq!(reply.status, 404, "{method} {path}: {:?}", reply.body);
+        assert_eq!(reply.body["statusCode"], 404, "{path}");
+    }
+    let refused = as_them("GET", "/v1/wallets");
+    assert_eq!(refused.status, 403);
+    let enveloped = server.raw(
+        "GET",
+        "/api/v1/wallet/balances",
+        None,
+        &[("Authorization", "Bearer wrong-key-0123456789")],
+        None,
+    );
+    assert_eq!(
+        (enveloped.status, enveloped.body["statusCode"].as_u64()),
+        (401, Some(401))
+    );
+    // A transfer with nothing to transfer changes nothing (no wallet made).
+    let nothing = server.raw(
+        "POST",
+        "/api/v1/wallet/transfer-to-ai",
+        Some(r#"{"amount":"1.00"}"#),
+        &[("Authorization", &format!("Bearer {their_key}"))],
+        None,
+    );
+    assert_eq!(nothing.status, 402, "{:?}", nothing.body);
+    let none = as_them("GET", "/api/v1/wallet/general");
+    assert_eq!(none.body["data"]["id"], Value::Null, "no wallet was made");
+
     // Another user sees none of it.
     let other = "user_other";
     let theirs = as_user(

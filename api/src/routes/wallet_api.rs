@@ -64,16 +64,7 @@ impl ResponseError for SeedError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (status, error) = self.0.view();
-        let mut response = HttpResponse::build(self.0.status_code());
-        if status == 503 {
-            response.insert_header(("Retry-After", "1"));
-        }
-        response.json(serde_json::json!({
-            "statusCode": status,
-            "message": error.message.clone(),
-            "error": error,
-        }))
+        self.0.enveloped_response()
     }
 }
 
@@ -151,10 +142,18 @@ async fn ai_figures(state: &AppState, user: &str) -> Result<AiView, ApiError> {
         .credited
         .checked_sub(totals.removed)
         .unwrap_or_default();
+    // Each figure rounds toward zero to the cent; usage is what the limit
+    // leaves after what remains, so the three always add up: it counts
+    // credits spent, and those held for calls running (and any expired).
+    let rate = wallet.rate_amount.to_decimal();
+    let worth = |credits| amount_for_credits(credits, rate, wallet.currency).unwrap_or_default();
+    let limit_value = worth(limit);
+    let remaining_value = worth(wallet.balance.total());
+    let usage_value = (limit_value - remaining_value).max(rust_decimal::Decimal::ZERO);
     Ok(AiView {
-        ai_limit: value(limit, &wallet),
-        ai_usage: value(totals.spent, &wallet),
-        ai_remaining: value(wallet.balance.total(), &wallet),
+        ai_limit: money_text(limit_value, wallet.currency),
+        ai_usage: money_text(usage_value, wallet.currency),
+        ai_remaining: money_text(remaining_value, wallet.currency),
     })
 }
 
@@ -296,7 +295,26 @@ pub async fn transfer_to_ai(
     }
     let percent = parse_decimal(&state.wallet_api.ai_transfer_fee_percent, 4)
         .map_err(|_| ApiError::Internal)?;
-    let general = state.engine.account(&user, Account::General).await?;
+    // Refused before anything is made: a user with no general wallet, or
+    // one whose paid credits do not cover the amount, changes nothing
+    // (the transfer itself re-checks, under the wallet's actor).
+    let general = state
+        .engine
+        .existing_account(&user, Account::General)
+        .await?;
+    let gross = general.as_ref().and_then(|wallet| {
+        engine::money::credits_for_amount(amount, wallet.rate_amount.to_decimal())
+    });
+    let Some(general) =
+        general.filter(|wallet| gross.is_some_and(|gross| gross <= wallet.balance.paid))
+    else {
+        return Err(ApiError::InsufficientCredits {
+            message: format!("the general balance does not cover {amount}"),
+            available_credits: None,
+            top_up_url: None,
+        }
+        .into());
+    };
     let ai = state.engine.account(&user, Account::Ai).await?;
     let fee = if percent.is_zero() {
         None
@@ -331,6 +349,22 @@ pub async fn transfer_to_ai(
     let (_, general_balance) = general_figure(&state, &user).await?;
     let figures = ai_figures(&state, &user).await?;
     let legs = &record.legs;
+    // A fee the fee wallet refused went back to the general balance.
+    let fee_refunded = record
+        .applied
+        .iter()
+        .any(|leg| leg.role == engine::transfers::LegRole::FeeRefund);
+    let (fee_text, net_text) = if fee_refunded {
+        (
+            money_text(rust_decimal::Decimal::ZERO, currency),
+            money(legs.gross_amount, currency),
+        )
+    } else {
+        (
+            money(legs.fee_amount, currency),
+            money(legs.net_amount, currency),
+        )
+    };
     let status = if record.state == TransferState::Pending {
         StatusCode::ACCEPTED
     } else {
@@ -345,8 +379,8 @@ pub async fn transfer_to_ai(
         },
         TransferToAiView {
             gross_transferred: money(legs.gross_amount, currency),
-            net_ai_credit: money(legs.net_amount, currency),
-            fee: money(legs.fee_amount, currency),
+            net_ai_credit: net_text,
+            fee: fee_text,
             general_balance,
             ai_balance: figures.ai_remaining,
             key_created: false,
@@ -458,9 +492,26 @@ struct FeesView {
     pagination: Pagination,
 }
 
-fn fee_view(record: &TransferRecord) -> FeeView {
+/// A fee's money and its transfer's gross: the amounts a money transfer
+/// named, or for a transfer of credits their value at the source's rate.
+fn fee_amounts(
+    record: &TransferRecord,
+    source: &Wallet,
+) -> (rust_decimal::Decimal, rust_decimal::Decimal) {
     let legs = &record.legs;
+    let worth = |credits| {
+        amount_for_credits(credits, source.rate_amount.to_decimal(), source.currency)
+            .unwrap_or_default()
+    };
+    (
+        legs.fee_amount.unwrap_or_else(|| worth(legs.fee_at_source)),
+        legs.gross_amount.unwrap_or_else(|| worth(legs.gross)),
+    )
+}
+
+fn fee_view(record: &TransferRecord, source: &Wallet) -> FeeView {
     let currency = record.currency;
+    let (fee, gross) = fee_amounts(record, source);
     let out = record
         .applied
         .iter()
@@ -475,7 +526,7 @@ fn fee_view(record: &TransferRecord) -> FeeView {
             .map(|leg| leg.txn_id.to_string())
             .unwrap_or_default(),
         transaction_id: source.clone(),
-        amount: money(legs.fee_amount, currency),
+        amount: money_text(fee, currency),
         created_at: timestamp(record.created_at_ms),
         transaction: FeeTransactionView {
             id: source,
@@ -485,7 +536,7 @@ fn fee_view(record: &TransferRecord) -> FeeView {
                 .find(|(key, _)| key == "reason")
                 .map(|(_, value)| value.clone())
                 .unwrap_or_else(|| "Transfer".to_owned()),
-            amount: money(legs.gross_amount, currency),
+            amount: money_text(gross, currency),
         },
     }
 }
@@ -499,36 +550,59 @@ pub async fn ai_fees(
 ) -> Reply {
     let user = user(&request)?;
     let listing = query.checked(&["created_at", "amount", "transaction_id"])?;
-    let mut fees = match state
+    let Some(general) = state
         .engine
         .existing_account(&user, Account::General)
         .await?
-    {
-        Some(general) => {
-            let engine = state.engine.clone();
-            web::block(move || engine.fees_from(&general.id, LIST_WINDOW))
-                .await
-                .map_err(|_| ApiError::Internal)??
-        }
-        None => Vec::new(),
+    else {
+        let (_, pagination) = page_of(Vec::<TransferRecord>::new(), &listing);
+        return Ok(envelope(
+            StatusCode::OK,
+            "AI fee history retrieved successfully",
+            FeesView {
+                fees: Vec::new(),
+                pagination,
+            },
+        ));
     };
-    // Newest first as read; sort as asked.
-    match listing.sort_by.as_str() {
-        "amount" => fees.sort_by_key(|record| record.legs.fee_amount),
-        "transaction_id" => {
-            fees.sort_by_key(|record| record.applied.first().map(|leg| leg.txn_id.to_string()))
+    let engine = state.engine.clone();
+    let source = general.clone();
+    // Read and sort off the async workers: a bounded but not small pass.
+    let (page, pagination) = web::block(move || {
+        let mut fees = engine.fees_from(&source.id, LIST_WINDOW)?;
+        // Every key ends in the transfer's time and id: a total order, so
+        // asc and desc are mirror images and ties never move.
+        match listing.sort_by.as_str() {
+            "amount" => fees.sort_by_key(|record| {
+                (
+                    fee_amounts(record, &source).0,
+                    record.created_at_ms,
+                    record.id.clone(),
+                )
+            }),
+            "transaction_id" => fees.sort_by_key(|record| {
+                (
+                    record.applied.first().map(|leg| leg.txn_id.to_string()),
+                    record.id.clone(),
+                )
+            }),
+            _ => fees.sort_by_key(|record| (record.created_at_ms, record.id.clone())),
         }
-        _ => fees.sort_by_key(|record| (record.created_at_ms, record.id.clone())),
-    }
-    if listing.descending {
-        fees.reverse();
-    }
-    let (page, pagination) = page_of(fees, &listing);
+        if listing.descending {
+            fees.reverse();
+        }
+        Ok::<_, engine::Error>(page_of(fees, &listing))
+    })
+    .await
+    .map_err(|_| ApiError::Internal)??;
     Ok(envelope(
         StatusCode::OK,
         "AI fee history retrieved successfully",
         FeesView {
-            fees: page.iter().map(fee_view).collect(),
+            fees: page
+                .iter()
+                .map(|record| fee_view(record, &general))
+                .collect(),
             pagination,
         },
     ))
@@ -605,41 +679,45 @@ pub async fn transactions(
         "created_at",
         "updated_at",
     ])?;
-    let mut items = Vec::new();
-    for (wallet, name) in user_wallets(&state, &user).await? {
-        let engine = state.engine.clone();
-        let id = wallet.id.clone();
-        let page = web::block(move || engine.transactions(&id, None, LIST_WINDOW))
-            .await
-            .map_err(|_| ApiError::Internal)??;
-        for entry in &page.entries {
-            let amount = crate::dto::TransactionView::new(
-                entry,
-                wallet.rate_amount.to_decimal(),
-                wallet.currency,
-            )
-            .amount
-            .parse::<rust_decimal::Decimal>()
-            .unwrap_or_default();
-            items.push((amount, transaction_view(entry, &wallet, name)));
+    let wallets = user_wallets(&state, &user).await?;
+    let engine = state.engine.clone();
+    // Read, shape and sort off the async workers: bounded, not small.
+    let (page, pagination) = web::block(move || {
+        let mut items = Vec::new();
+        for (wallet, name) in &wallets {
+            let read = engine.transactions(&wallet.id, None, LIST_WINDOW)?;
+            for entry in &read.entries {
+                let view = transaction_view(entry, wallet, name);
+                let amount = view
+                    .amount
+                    .parse::<rust_decimal::Decimal>()
+                    .unwrap_or_default();
+                items.push((amount, view));
+            }
         }
-    }
-    match listing.sort_by.as_str() {
-        "id" => items.sort_by(|a, b| a.1.id.cmp(&b.1.id)),
-        "transaction_type" => items.sort_by(|a, b| {
-            (a.1.transaction_type.as_str(), &a.1.created_at)
-                .cmp(&(b.1.transaction_type.as_str(), &b.1.created_at))
-        }),
-        "status" => {
-            items.sort_by(|a, b| (a.1.status, &a.1.created_at).cmp(&(b.1.status, &b.1.created_at)))
+        // Every key ends in the id: a total order, so asc and desc mirror.
+        match listing.sort_by.as_str() {
+            "id" => items.sort_by(|a, b| a.1.id.cmp(&b.1.id)),
+            "transaction_type" => items.sort_by(|a, b| {
+                (a.1.transaction_type.as_str(), &a.1.created_at, &a.1.id).cmp(&(
+                    b.1.transaction_type.as_str(),
+                    &b.1.created_at,
+                    &b.1.id,
+                ))
+            }),
+            "status" => items.sort_by(|a, b| {
+                (a.1.status, &a.1.created_at, &a.1.id).cmp(&(b.1.status, &b.1.created_at, &b.1.id))
+            }),
+            "amount" => items.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id))),
+            _ => items.sort_by(|a, b| (&a.1.created_at, &a.1.id).cmp(&(&b.1.created_at, &b.1.id))),
         }
-        "amount" => items.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id))),
-        _ => items.sort_by(|a, b| (&a.1.created_at, &a.1.id).cmp(&(&b.1.created_at, &b.1.id))),
-    }
-    if listing.descending {
-        items.reverse();
-    }
-    let (page, pagination) = page_of(items, &listing);
+        if listing.descending {
+            items.reverse();
+        }
+        Ok::<_, engine::Error>(page_of(items, &listing))
+    })
+    .await
+    .map_err(|_| ApiError::Internal)??;
     Ok(envelope(
         StatusCode::OK,
         "Transactions retrieved successfully",

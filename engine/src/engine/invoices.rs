@@ -45,7 +45,7 @@ impl Engine {
             return Err(Error::Rejected(WalletError::InvalidTerms {
                 field: "transaction_id".into(),
                 reason: format!(
-                    "is a {} transaction: only money that came in (a deposit, a paid top-up, a transfer's credit) is invoiced",
+                    "is a {} transaction: only money that came in (a deposit, a paid top-up) is invoiced",
                     entry.kind.as_str()
                 ),
             }));
