@@ -203,6 +203,8 @@ pub(crate) struct WalletActor {
     /// The wallet's lifetime totals, moved with each entry (checkpointed
     /// with the wallet).
     totals: Totals,
+    /// No totals are stored at the checkpoint yet: the next turn writes one.
+    totals_unsaved: bool,
     shared: Arc<Shared>,
     registry: Registry,
     /// Failure epoch this state is based on; a newer epoch forces a reload.
@@ -251,10 +253,12 @@ impl WalletActor {
             wallet,
             totals,
             checkpoint_seq,
+            totals_unsaved,
         } = loaded;
         let durable_seq = Arc::new(AtomicU64::new(wallet.seq));
         WalletActor {
             totals,
+            totals_unsaved,
             checkpoint_seq,
             wallet,
             shared,
@@ -291,8 +295,10 @@ impl WalletActor {
             wallet,
             totals,
             checkpoint_seq,
+            totals_unsaved,
         } = load(self.shared.store.as_ref(), &self.wallet.id)?.ok_or(Error::WalletNotFound)?;
         self.totals = totals;
+        self.totals_unsaved = totals_unsaved;
         tracing::warn!(wallet = %wallet.id, seq = wallet.seq, "wallet reloaded after a failed commit");
         self.durable_seq.store(wallet.seq, Ordering::Release);
         self.wallet = wallet;
@@ -819,7 +825,7 @@ impl WalletActor {
             self.wallet.wake_at_ms = wake;
         }
         let due = self.wallet.seq >= self.checkpoint_seq.saturating_add(CHECKPOINT_EVERY);
-        if stateful || wake_moved || due {
+        if stateful || wake_moved || due || self.totals_unsaved {
             ops.push(WriteOp::Put {
                 cf: Cf::Wallets,
                 key: keys::wallet(&self.wallet.id),
@@ -830,6 +836,7 @@ impl WalletActor {
                 key: keys::wallet(&self.wallet.id),
                 value: codec::encode(&self.totals),
             });
+            self.totals_unsaved = false;
             self.checkpoint_seq = self.wallet.seq;
         }
     }
@@ -879,6 +886,7 @@ impl WalletActor {
         Before {
             wallet: self.wallet.clone(),
             totals: self.totals,
+            totals_unsaved: self.totals_unsaved,
             checkpoint_seq: self.checkpoint_seq,
         }
     }
@@ -892,10 +900,12 @@ impl WalletActor {
         let Before {
             wallet: before,
             totals,
+            totals_unsaved,
             checkpoint_seq,
         } = before;
         let seq = before.seq;
         self.totals = totals;
+        self.totals_unsaved = totals_unsaved;
         self.checkpoint_seq = checkpoint_seq;
         self.wallet = before;
         self.recent.retain(|_, recent| recent.entry.seq <= seq);
@@ -1284,6 +1294,7 @@ impl Handler<InspectTotals> for WalletActor {
 struct Before {
     wallet: Wallet,
     totals: Totals,
+    totals_unsaved: bool,
     checkpoint_seq: u64,
 }
 
@@ -1294,6 +1305,9 @@ pub(crate) struct Loaded {
     pub(crate) wallet: Wallet,
     pub(crate) totals: Totals,
     pub(crate) checkpoint_seq: u64,
+    /// The totals were summed from the whole ledger (none stored at the
+    /// checkpoint): the next turn writes them, so this happens once.
+    pub(crate) totals_unsaved: bool,
 }
 
 /// Reads a wallet's durable state (see [`Loaded`]).
@@ -1310,10 +1324,11 @@ pub(crate) fn load(store: &dyn Store, id: &WalletId) -> Result<Option<Loaded>, E
         Some(bytes) => Some(codec::decode(Cf::Totals.name(), &bytes)?),
         None => None,
     };
-    let (mut totals, from) = match stored.filter(|totals| totals.seq == checkpoint_seq) {
-        Some(totals) => (totals, checkpoint_seq),
-        None => (Totals::default(), 0),
-    };
+    let (mut totals, from, totals_unsaved) =
+        match stored.filter(|totals| totals.seq == checkpoint_seq) {
+            Some(totals) => (totals, checkpoint_seq, false),
+            None => (Totals::default(), 0, true),
+        };
     let mut wallet = checkpoint;
     each_entry_after(store, id, from, |entry| {
         totals.apply(&entry);
@@ -1329,6 +1344,7 @@ pub(crate) fn load(store: &dyn Store, id: &WalletId) -> Result<Option<Loaded>, E
         wallet,
         totals,
         checkpoint_seq,
+        totals_unsaved,
     }))
 }
 

@@ -246,7 +246,8 @@ fn verify_wallet(
     }
     if let Some(bytes) = view.get(Cf::Totals, &keys::wallet(id))? {
         let stored: crate::totals::Totals = codec::decode(Cf::Totals.name(), &bytes)?;
-        if stored.seq == wallet.seq && Some(stored) != totals_at_checkpoint {
+        // Written in the checkpoint's batch, at its seq: anything else is a bug.
+        if stored.seq != wallet.seq || Some(stored) != totals_at_checkpoint {
             report.mismatch(
                 Some(id),
                 format!(
