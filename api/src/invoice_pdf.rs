@@ -15,6 +15,9 @@ pub struct Issuer {
     pub issuer_name: String,
     /// The issuer's address (one line).
     pub issuer_address: String,
+    /// Whether a transfer's fee (the platform's income) is invoiced, to
+    /// the transfer's payer.
+    pub transfer_fees: bool,
 }
 
 /// The PDF of `invoice`.

@@ -340,7 +340,7 @@ impl Settings {
             user_wallets: _,
             webhooks,
             gateway: _,
-            invoices: _,
+            invoices,
             wallet_api: _,
         } = self;
         Ok(EngineConfig {
@@ -362,6 +362,7 @@ impl Settings {
             block_cache_bytes: block_cache_mib.saturating_mul(1 << 20),
             user_wallet_currency: self.user_wallet_currency()?,
             user_wallet_rate: self.user_wallet_rate()?,
+            invoice_transfer_fees: invoices.transfer_fees,
             webhooks_enabled: !webhooks.endpoints.is_empty(),
             notice_lead: Duration::from_secs(expiry_notice_hours.saturating_mul(3600)),
             events_retention: Duration::from_secs(events_retention_hours.saturating_mul(3600)),

@@ -82,6 +82,9 @@ pub struct EngineConfig {
     pub user_wallet_currency: Currency,
     /// Rate of wallets the deposit API creates for new users.
     pub user_wallet_rate: Decimal,
+    /// Whether a transfer's fee leg (the platform's income) is invoiced,
+    /// to the transfer's payer.
+    pub invoice_transfer_fees: bool,
     /// At least one webhook endpoint is configured: events are delivered.
     pub webhooks_enabled: bool,
     /// How long before a lot or wallet expires `wallet.lot_expiring` goes out.
@@ -113,6 +116,7 @@ impl EngineConfig {
             block_cache_bytes: 32 << 20,
             user_wallet_currency: Currency::USD,
             user_wallet_rate: Decimal::ONE,
+            invoice_transfer_fees: false,
             webhooks_enabled: false,
             notice_lead: Duration::from_secs(72 * 3600),
             events_retention: Duration::from_secs(30 * 24 * 3600),

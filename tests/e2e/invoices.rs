@@ -119,3 +119,46 @@ fn one_invoice_per_transaction_numbered_without_gaps_with_a_real_pdf() {
     assert!(dir.path().join("page.png").exists());
     server.assert_verified();
 }
+
+#[test]
+fn a_transfers_fee_is_invoiced_to_its_payer_when_configured() {
+    let dir = data_dir();
+    let server = Server::start_with(dir.path(), &[("TALLY_INVOICES__TRANSFER_FEES", "true")]);
+    let (payer, to, platform) = (
+        server.wallet("100", "0"),
+        server.wallet("0", "0"),
+        server.wallet("0", "0"),
+    );
+    let transfer = server.send(
+        "POST",
+        "/v1/transfers",
+        &json!({"from_wallet": payer, "to_wallet": to, "amount": "20.00",
+            "fee": {"percent": "5", "to_wallet": platform}}),
+    );
+    assert_eq!(transfer.status, 201, "{:?}", transfer.body);
+    let legs = transfer.body["legs"].as_array().expect("legs");
+    let leg = |role: &str| {
+        legs.iter()
+            .find(|leg| leg["role"] == role)
+            .and_then(|leg| leg["transaction_id"].as_str())
+            .expect("leg")
+            .to_owned()
+    };
+    let fee = server.send(
+        "POST",
+        "/v1/invoices",
+        &json!({"transaction_id": leg("fee")}),
+    );
+    assert_eq!(fee.status, 201, "{:?}", fee.body);
+    assert_eq!(fee.body["wallet_id"], payer.as_str(), "billed to the payer");
+    assert_eq!(fee.body["amount"], "1.00");
+    assert_eq!(fee.body["customer"], "cus_test");
+    // The destination's credit moved money already in: not invoiced.
+    let credit = server.send(
+        "POST",
+        "/v1/invoices",
+        &json!({"transaction_id": leg("in")}),
+    );
+    assert_eq!(credit.status, 400, "{:?}", credit.body);
+    server.assert_verified();
+}

@@ -16,6 +16,18 @@ use crate::wallet::WalletError;
 /// Days from an invoice's issue to its due date.
 const DUE_DAYS: i64 = 30;
 
+/// What an invoice is made out for, before it is numbered.
+struct Issued {
+    wallet_id: WalletId,
+    customer: String,
+    txn_kind: crate::wallet::EntryKind,
+    amount: rust_decimal::Decimal,
+    currency: crate::money::Currency,
+    credits: crate::money::Credits,
+    description: String,
+    paid_at_ms: i64,
+}
+
 /// A page of a wallet's invoices, oldest first.
 #[derive(Debug, Clone)]
 pub struct InvoicePage {
@@ -41,6 +53,9 @@ impl Engine {
         }
         let (entry, wallet) = self.transaction(txn)?.ok_or(Error::TransactionNotFound)?;
         let paid = crate::lots::total(&entry.lots, CreditKind::Paid).unwrap_or_default();
+        if let Some(fee) = self.transfer_fee(&entry)? {
+            return self.issue(txn, billing, fee).await;
+        }
         if !invoices::invoiceable(entry.kind, paid) {
             return Err(Error::Rejected(WalletError::InvalidTerms {
                 field: "transaction_id".into(),
@@ -69,6 +84,73 @@ impl Engine {
         }
         let mut amount = amount;
         amount.rescale(wallet.currency.minor_units());
+        let issued = Issued {
+            wallet_id: wallet.id.clone(),
+            customer: wallet.external_customer_id.clone(),
+            txn_kind: entry.kind,
+            amount,
+            currency: wallet.currency,
+            credits: paid,
+            description: invoices::description(entry.kind).to_owned(),
+            paid_at_ms: entry.created_at_ms,
+        };
+        self.issue(txn, billing, issued).await
+    }
+
+    /// The invoice of a transfer's fee leg, to the transfer's payer, when
+    /// fees are invoiced (`invoice_transfer_fees`); `None` for any other
+    /// entry.
+    fn transfer_fee(&self, entry: &crate::wallet::Entry) -> Result<Option<Issued>, Error> {
+        if !self.config.invoice_transfer_fees || entry.kind != crate::wallet::EntryKind::TransferIn
+        {
+            return Ok(None);
+        }
+        let field = |key: &str| {
+            entry
+                .metadata
+                .iter()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| value.as_str())
+        };
+        if field("transfer_leg") != Some(crate::transfers::LegRole::Fee.as_str()) {
+            return Ok(None);
+        }
+        let Some(id) = field("transfer_id").and_then(crate::ids::TransferId::parse) else {
+            return Ok(None);
+        };
+        let record = self.transfer_record(&id)?.ok_or(Error::TransferNotFound)?;
+        let payer = crate::actor::load_wallet(self.shared.store.as_ref(), &record.from)?
+            .ok_or(Error::WalletNotFound)?;
+        let mut amount = match record.legs.fee_amount {
+            Some(amount) => amount,
+            None => amount_for_credits(
+                record.legs.fee_at_source,
+                payer.rate_amount.to_decimal(),
+                payer.currency,
+            )
+            .unwrap_or_default(),
+        };
+        amount.rescale(payer.currency.minor_units());
+        Ok(Some(Issued {
+            wallet_id: payer.id.clone(),
+            customer: payer.external_customer_id.clone(),
+            txn_kind: entry.kind,
+            amount,
+            currency: payer.currency,
+            credits: record.legs.fee,
+            description: format!("Platform fee on transfer {id}"),
+            paid_at_ms: entry.created_at_ms,
+        }))
+    }
+
+    /// Numbers and writes an invoice (the caller holds the invoice lock).
+    async fn issue(
+        &self,
+        txn: &TxnId,
+        billing: BillingDetails,
+        issued: Issued,
+    ) -> Result<(Invoice, bool), Error> {
+        let store = self.shared.store.as_ref();
         let now_ms = self.shared.clock.now_ms();
         let year = year_of(now_ms);
         let last: u64 = match store.get(Cf::Invoices, &keys::counter(year))? {
@@ -79,21 +161,21 @@ impl Engine {
         let invoice = Invoice {
             id: InvoiceId::generate(now_ms),
             number: invoices::number(year, sequence),
-            wallet_id: wallet.id.clone(),
-            customer: wallet.external_customer_id.clone(),
-            txn_id: entry.txn_id.clone(),
-            txn_kind: entry.kind,
-            amount,
-            currency: wallet.currency,
-            credits: paid,
+            wallet_id: issued.wallet_id,
+            customer: issued.customer,
+            txn_id: txn.clone(),
+            txn_kind: issued.txn_kind,
+            amount: issued.amount,
+            currency: issued.currency,
+            credits: issued.credits,
             billing,
             items: vec![InvoiceItem {
-                description: invoices::description(entry.kind).to_owned(),
-                amount,
+                description: issued.description,
+                amount: issued.amount,
             }],
             issued_at_ms: now_ms,
             due_at_ms: now_ms.saturating_add(DUE_DAYS * 86_400_000),
-            paid_at_ms: entry.created_at_ms,
+            paid_at_ms: issued.paid_at_ms,
         };
         let ops = vec![
             WriteOp::Put {
