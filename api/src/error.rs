@@ -53,6 +53,8 @@ pub enum ApiError {
     TransactionNotFound,
     /// No invoice with that id.
     InvoiceNotFound,
+    /// No payment method with that id (of that user).
+    PaymentMethodNotFound,
     /// A receiving wallet refused a transfer; the source was refunded.
     TransferFailed { message: String },
     /// The hold was resolved before (captured, released or expired).
@@ -136,6 +138,7 @@ impl ApiError {
             ApiError::TransferNotFound => (StatusCode::NOT_FOUND, "transfer_not_found"),
             ApiError::TransactionNotFound => (StatusCode::NOT_FOUND, "transaction_not_found"),
             ApiError::InvoiceNotFound => (StatusCode::NOT_FOUND, "invoice_not_found"),
+            ApiError::PaymentMethodNotFound => (StatusCode::NOT_FOUND, "payment_method_not_found"),
             ApiError::TransferFailed { .. } => (StatusCode::CONFLICT, "transfer_failed"),
             ApiError::HoldResolved { status, .. } => (
                 StatusCode::CONFLICT,
@@ -218,6 +221,7 @@ impl ApiError {
             ApiError::TransferNotFound => "no transfer with this id".into(),
             ApiError::TransactionNotFound => "no transaction with this id".into(),
             ApiError::InvoiceNotFound => "no invoice with this id".into(),
+            ApiError::PaymentMethodNotFound => "no payment method with this id".into(),
             ApiError::MethodNotAllowed => "this route does not accept this method".into(),
             ApiError::IdempotencyKeyReused => {
                 "this Idempotency-Key was already used with a different request".into()
@@ -390,6 +394,7 @@ impl From<EngineError> for ApiError {
             EngineError::TransferNotFound => ApiError::TransferNotFound,
             EngineError::TransactionNotFound => ApiError::TransactionNotFound,
             EngineError::InvoiceNotFound => ApiError::InvoiceNotFound,
+            EngineError::PaymentMethodNotFound => ApiError::PaymentMethodNotFound,
             EngineError::UnknownModel(model) => ApiError::ModelNotPriced {
                 message: format!(
                     "no price of model {model:?} is in force; usage is never priced at zero"

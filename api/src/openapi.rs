@@ -5,8 +5,8 @@
 
 use crate::error::ErrorBody;
 use crate::routes::{
-    admin, batch, clock, deposits, events, holds, invoices, prices, system, transactions,
-    transfers, usage, wallet_api, wallets,
+    admin, batch, clock, deposits, events, holds, invoices, payment_methods, prices, system,
+    transactions, transfers, usage, wallet_api, wallets,
 };
 use actix_web::HttpResponse;
 use std::sync::OnceLock;
@@ -55,6 +55,12 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         wallet_api::invoice,
         wallet_api::invoice_pdf,
         wallet_api::generate_invoice,
+        payment_methods::list,
+        payment_methods::get,
+        payment_methods::add,
+        payment_methods::update,
+        payment_methods::set_default,
+        payment_methods::delete,
         deposits::deposit,
         deposits::balance,
         batch::debits,
@@ -81,7 +87,7 @@ pub struct ApiDoc;
 
 /// Error responses any `/v1` (or `/api/v1`) route may give, from the one
 /// error table.
-const V1_ERRORS: [(&str, &str); 9] = [
+const V1_ERRORS: [(&str, &str); 10] = [
     (
         "400",
         "Malformed or invalid input (the field is named); nothing changed",
@@ -90,6 +96,10 @@ const V1_ERRORS: [(&str, &str); 9] = [
     ("403", "The key's scope does not allow this route"),
     ("404", "Unknown wallet, key, model or route"),
     ("408", "The body did not arrive in time"),
+    (
+        "409",
+        "The Idempotency-Key was used with another request, or the resource's state refuses the change",
+    ),
     ("413", "Body over the configured limit"),
     (
         "422",
@@ -123,7 +133,7 @@ impl Modify for Conventions {
                 if path.starts_with("/v1/") || path.starts_with("/api/v1/") {
                     &V1_ERRORS
                 } else {
-                    &V1_ERRORS[7..]
+                    &V1_ERRORS[8..]
                 };
             let operations = [
                 &mut item.get,

@@ -32,10 +32,12 @@ use tokio::sync::oneshot;
 mod accounts;
 mod holds;
 mod invoices;
+mod payment_methods;
 mod price_book;
 mod transfers;
 pub use holds::{CaptureRequest, HoldPage, HoldRequest, HoldView};
 pub use invoices::InvoicePage;
+pub use payment_methods::MethodPatch;
 pub use price_book::{PriceList, PriceVersionPage};
 pub use transfers::TransferSpec;
 
@@ -1424,6 +1426,7 @@ fn outcome_label(result: &Result<Receipt, Error>) -> &'static str {
             | Error::TransferNotFound
             | Error::TransactionNotFound
             | Error::InvoiceNotFound
+            | Error::PaymentMethodNotFound
             | Error::UnknownModel(_)
             | Error::IdempotencyKeyReused,
         ) => "rejected",

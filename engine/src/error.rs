@@ -27,6 +27,9 @@ pub enum Error {
     /// No invoice with that id.
     #[error("invoice not found")]
     InvoiceNotFound,
+    /// No payment method with that id (of that user).
+    #[error("payment method not found")]
+    PaymentMethodNotFound,
     /// No price for the model at the time asked.
     #[error("no price for model {0}")]
     UnknownModel(String),
@@ -69,6 +72,7 @@ impl Error {
             Error::TransferNotFound => Error::TransferNotFound,
             Error::TransactionNotFound => Error::TransactionNotFound,
             Error::InvoiceNotFound => Error::InvoiceNotFound,
+            Error::PaymentMethodNotFound => Error::PaymentMethodNotFound,
             Error::UnknownModel(model) => Error::UnknownModel(model.clone()),
             Error::IdempotencyKeyReused => Error::IdempotencyKeyReused,
             Error::Overloaded(reason) => Error::Overloaded(reason),

@@ -97,6 +97,11 @@ prefixed_id!(
 prefixed_id!(TransferId, "trf_", "A transfer's id: `trf_` and a ULID.");
 prefixed_id!(InvoiceId, "inv_", "An invoice's id: `inv_` and a ULID.");
 prefixed_id!(
+    PaymentMethodId,
+    "pmt_",
+    "A stored payment method's id: `pmt_` and a ULID."
+);
+prefixed_id!(
     PriceVersionId,
     "prv_",
     "A price version's id: `prv_` and a ULID."

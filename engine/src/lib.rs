@@ -26,6 +26,7 @@ pub mod metrics;
 #[cfg(feature = "rocks")]
 pub mod migrate;
 pub mod money;
+pub mod payment_methods;
 pub mod prices;
 #[cfg(feature = "rocks")]
 mod residents;
@@ -51,12 +52,12 @@ pub use commit::Durability;
 #[cfg(feature = "rocks")]
 pub use engine::{
     BatchItem, CaptureRequest, Created, Engine, EngineConfig, HoldPage, HoldRequest, HoldView,
-    OpenError, Page, PriceList, PriceVersionPage, StoreLayer, Target, TimerPass, TransferSpec,
-    WalletFilter, WalletList,
+    MethodPatch, OpenError, Page, PriceList, PriceVersionPage, StoreLayer, Target, TimerPass,
+    TransferSpec, WalletFilter, WalletList,
 };
 pub use error::Error;
 pub use events::{Delivery, DeliveryStatus, Event, EventKind};
-pub use ids::{HoldId, InvoiceId, PriceVersionId, TransferId, TxnId, WalletId};
+pub use ids::{HoldId, InvoiceId, PaymentMethodId, PriceVersionId, TransferId, TxnId, WalletId};
 pub use lots::{CreditKind, Lot, LotChange};
 pub use money::{Credits, Currency};
 pub use prices::{

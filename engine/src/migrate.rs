@@ -353,7 +353,8 @@ fn convert_pair(
         | Cf::Transfers
         | Cf::Transactions
         | Cf::Invoices
-        | Cf::Totals => key.to_vec(),
+        | Cf::Totals
+        | Cf::PaymentMethods => key.to_vec(),
     };
     Ok(Some((key, value)))
 }

@@ -21,6 +21,7 @@ mod lifecycle;
 mod lots;
 mod metrics;
 mod migrate;
+mod payment_methods;
 mod prices;
 mod ranges;
 mod rules;

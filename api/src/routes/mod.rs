@@ -9,6 +9,7 @@ pub mod deposits;
 pub mod events;
 pub mod holds;
 pub mod invoices;
+pub mod payment_methods;
 pub mod prices;
 pub mod system;
 pub mod transactions;
@@ -187,6 +188,26 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(
             resource("/api/v1/wallet/invoices/{id}", Wallet, Wallet)
                 .route(web::get().to(wallet_api::invoice)),
+        )
+        .service(
+            resource("/api/v1/wallet/payment-methods", Wallet, Wallet)
+                .route(web::get().to(payment_methods::list))
+                .route(web::post().to(payment_methods::add)),
+        )
+        .service(
+            resource(
+                "/api/v1/wallet/payment-methods/{id}/default",
+                Wallet,
+                Wallet,
+            )
+            .route(web::patch().to(payment_methods::set_default)),
+        )
+        .service(
+            resource("/api/v1/wallet/payment-methods/{id}", Wallet, Wallet)
+                .route(web::get().to(payment_methods::get))
+                .route(web::put().to(payment_methods::update))
+                .route(web::patch().to(payment_methods::update))
+                .route(web::delete().to(payment_methods::delete)),
         )
         .service(resource("/health", Public, Public).route(web::get().to(system::health)))
         .service(resource("/metrics", Public, Public).route(web::get().to(system::metrics)))

@@ -68,7 +68,7 @@ impl ResponseError for SeedError {
     }
 }
 
-type Reply = Result<HttpResponse, SeedError>;
+pub(crate) type Reply = Result<HttpResponse, SeedError>;
 
 #[derive(Serialize)]
 #[allow(non_snake_case)]
@@ -78,7 +78,11 @@ struct Envelope<T> {
     data: T,
 }
 
-fn envelope<T: Serialize>(status: StatusCode, message: &'static str, data: T) -> HttpResponse {
+pub(crate) fn envelope<T: Serialize>(
+    status: StatusCode,
+    message: &'static str,
+    data: T,
+) -> HttpResponse {
     HttpResponse::build(status).json(Envelope {
         statusCode: status.as_u16(),
         message,
@@ -88,7 +92,7 @@ fn envelope<T: Serialize>(status: StatusCode, message: &'static str, data: T) ->
 
 /// The user the request acts for: a `user` key's own (a header naming
 /// another is refused), else the `Tally-User` header.
-fn user(request: &HttpRequest) -> Result<String, ApiError> {
+pub(crate) fn user(request: &HttpRequest) -> Result<String, ApiError> {
     use actix_web::HttpMessage;
     let bound = request
         .extensions()

@@ -37,6 +37,7 @@
 //!   id16 → empty; see `invoices::keys`
 //! - `totals`:      id16 → `Totals` (lifetime credited, spent, removed,
 //!   lost), written with each checkpoint of the wallet, at its sequence
+//! - `payment_methods`: user ‖ 0x00 ‖ method id16 → `PaymentMethod`
 
 pub mod codec;
 mod legacy;
@@ -80,11 +81,13 @@ pub enum Cf {
     Invoices,
     /// A wallet's lifetime totals, checkpointed with its state.
     Totals,
+    /// Users' stored payment methods.
+    PaymentMethods,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 16] = [
+    pub const ALL: [Cf; 17] = [
         Cf::Wallets,
         Cf::Ledger,
         Cf::Idempotency,
@@ -101,6 +104,7 @@ impl Cf {
         Cf::Transactions,
         Cf::Invoices,
         Cf::Totals,
+        Cf::PaymentMethods,
     ];
 
     /// The column family's name on disk.
@@ -122,6 +126,7 @@ impl Cf {
             Cf::Transactions => "transactions",
             Cf::Invoices => "invoices",
             Cf::Totals => "totals",
+            Cf::PaymentMethods => "payment_methods",
         }
     }
 }
