@@ -55,6 +55,12 @@ pub enum ApiError {
     InvoiceNotFound,
     /// No payment method with that id (of that user).
     PaymentMethodNotFound,
+    /// An inactive payment method cannot be charged.
+    PaymentMethodInactive,
+    /// No payment with that id (of that user).
+    PaymentNotFound,
+    /// The provider declined the charge; nothing was credited.
+    PaymentDeclined { message: String },
     /// A receiving wallet refused a transfer; the source was refunded.
     TransferFailed { message: String },
     /// The hold was resolved before (captured, released or expired).
@@ -139,6 +145,9 @@ impl ApiError {
             ApiError::TransactionNotFound => (StatusCode::NOT_FOUND, "transaction_not_found"),
             ApiError::InvoiceNotFound => (StatusCode::NOT_FOUND, "invoice_not_found"),
             ApiError::PaymentMethodNotFound => (StatusCode::NOT_FOUND, "payment_method_not_found"),
+            ApiError::PaymentMethodInactive => (StatusCode::CONFLICT, "payment_method_inactive"),
+            ApiError::PaymentNotFound => (StatusCode::NOT_FOUND, "payment_not_found"),
+            ApiError::PaymentDeclined { .. } => (StatusCode::PAYMENT_REQUIRED, "payment_declined"),
             ApiError::TransferFailed { .. } => (StatusCode::CONFLICT, "transfer_failed"),
             ApiError::HoldResolved { status, .. } => (
                 StatusCode::CONFLICT,
@@ -201,6 +210,7 @@ impl ApiError {
             | ApiError::HoldsPending { message }
             | ApiError::TooManyHolds { message }
             | ApiError::TransferFailed { message }
+            | ApiError::PaymentDeclined { message }
             | ApiError::ModelNotPriced { message }
             | ApiError::PriceCurrencyMismatch { message }
             | ApiError::CurrencyMismatch { message, .. }
@@ -222,6 +232,10 @@ impl ApiError {
             ApiError::TransactionNotFound => "no transaction with this id".into(),
             ApiError::InvoiceNotFound => "no invoice with this id".into(),
             ApiError::PaymentMethodNotFound => "no payment method with this id".into(),
+            ApiError::PaymentMethodInactive => {
+                "this payment method is inactive and cannot be charged".into()
+            }
+            ApiError::PaymentNotFound => "no payment with this id".into(),
             ApiError::MethodNotAllowed => "this route does not accept this method".into(),
             ApiError::IdempotencyKeyReused => {
                 "this Idempotency-Key was already used with a different request".into()

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod offline;
 pub mod openapi;
 pub mod price_book;
+pub mod providers;
 pub mod routes;
 pub mod server;
 pub mod settings;

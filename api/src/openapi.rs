@@ -5,8 +5,8 @@
 
 use crate::error::ErrorBody;
 use crate::routes::{
-    admin, batch, clock, deposits, events, holds, invoices, payment_methods, prices, system,
-    transactions, transfers, usage, wallet_api, wallets,
+    admin, batch, clock, deposits, events, holds, invoices, payment_methods, payments, prices,
+    system, transactions, transfers, usage, wallet_api, wallets,
 };
 use actix_web::HttpResponse;
 use std::sync::OnceLock;
@@ -61,6 +61,8 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         payment_methods::update,
         payment_methods::set_default,
         payment_methods::delete,
+        payments::process,
+        payments::status,
         deposits::deposit,
         deposits::balance,
         batch::debits,

@@ -33,11 +33,13 @@ mod accounts;
 mod holds;
 mod invoices;
 mod payment_methods;
+mod payments;
 mod price_book;
 mod transfers;
 pub use holds::{CaptureRequest, HoldPage, HoldRequest, HoldView};
 pub use invoices::InvoicePage;
 pub use payment_methods::MethodPatch;
+pub use payments::PaymentSpec;
 pub use price_book::{PriceList, PriceVersionPage};
 pub use transfers::TransferSpec;
 

@@ -96,6 +96,7 @@ prefixed_id!(
 );
 prefixed_id!(TransferId, "trf_", "A transfer's id: `trf_` and a ULID.");
 prefixed_id!(InvoiceId, "inv_", "An invoice's id: `inv_` and a ULID.");
+prefixed_id!(PaymentId, "pay_", "A payment's id: `pay_` and a ULID.");
 prefixed_id!(
     PaymentMethodId,
     "pmt_",

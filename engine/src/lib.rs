@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod money;
 pub mod payment_methods;
+pub mod payments;
 pub mod prices;
 #[cfg(feature = "rocks")]
 mod residents;
@@ -52,12 +53,14 @@ pub use commit::Durability;
 #[cfg(feature = "rocks")]
 pub use engine::{
     BatchItem, CaptureRequest, Created, Engine, EngineConfig, HoldPage, HoldRequest, HoldView,
-    MethodPatch, OpenError, Page, PriceList, PriceVersionPage, StoreLayer, Target, TimerPass,
-    TransferSpec, WalletFilter, WalletList,
+    MethodPatch, OpenError, Page, PaymentSpec, PriceList, PriceVersionPage, StoreLayer, Target,
+    TimerPass, TransferSpec, WalletFilter, WalletList,
 };
 pub use error::Error;
 pub use events::{Delivery, DeliveryStatus, Event, EventKind};
-pub use ids::{HoldId, InvoiceId, PaymentMethodId, PriceVersionId, TransferId, TxnId, WalletId};
+pub use ids::{
+    HoldId, InvoiceId, PaymentId, PaymentMethodId, PriceVersionId, TransferId, TxnId, WalletId,
+};
 pub use lots::{CreditKind, Lot, LotChange};
 pub use money::{Credits, Currency};
 pub use prices::{

@@ -354,7 +354,8 @@ fn convert_pair(
         | Cf::Transactions
         | Cf::Invoices
         | Cf::Totals
-        | Cf::PaymentMethods => key.to_vec(),
+        | Cf::PaymentMethods
+        | Cf::Payments => key.to_vec(),
     };
     Ok(Some((key, value)))
 }

@@ -22,6 +22,7 @@ mod lots;
 mod metrics;
 mod migrate;
 mod payment_methods;
+mod payments;
 mod prices;
 mod ranges;
 mod rules;

@@ -10,6 +10,7 @@ pub mod events;
 pub mod holds;
 pub mod invoices;
 pub mod payment_methods;
+pub mod payments;
 pub mod prices;
 pub mod system;
 pub mod transactions;
@@ -208,6 +209,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::put().to(payment_methods::update))
                 .route(web::patch().to(payment_methods::update))
                 .route(web::delete().to(payment_methods::delete)),
+        )
+        .service(
+            resource("/api/v1/wallet/payments", Wallet, Wallet)
+                .route(web::post().to(payments::process)),
+        )
+        .service(
+            resource("/api/v1/wallet/payments/{id}/status", Wallet, Wallet)
+                .route(web::get().to(payments::status)),
         )
         .service(resource("/health", Public, Public).route(web::get().to(system::health)))
         .service(resource("/metrics", Public, Public).route(web::get().to(system::metrics)))

@@ -38,6 +38,8 @@
 //! - `totals`:      id16 → `Totals` (lifetime credited, spent, removed,
 //!   lost), written with each checkpoint of the wallet, at its sequence
 //! - `payment_methods`: user ‖ 0x00 ‖ method id16 → `PaymentMethod`
+//! - `payments`:    0x01 ‖ payment id16 → `Payment`; 0x02 ‖ user ‖ 0x00 ‖
+//!   client key → payment id
 
 pub mod codec;
 mod legacy;
@@ -83,11 +85,13 @@ pub enum Cf {
     Totals,
     /// Users' stored payment methods.
     PaymentMethods,
+    /// Payments and clients' keys for them.
+    Payments,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 17] = [
+    pub const ALL: [Cf; 18] = [
         Cf::Wallets,
         Cf::Ledger,
         Cf::Idempotency,
@@ -105,6 +109,7 @@ impl Cf {
         Cf::Invoices,
         Cf::Totals,
         Cf::PaymentMethods,
+        Cf::Payments,
     ];
 
     /// The column family's name on disk.
@@ -127,6 +132,7 @@ impl Cf {
             Cf::Invoices => "invoices",
             Cf::Totals => "totals",
             Cf::PaymentMethods => "payment_methods",
+            Cf::Payments => "payments",
         }
     }
 }

@@ -1,0 +1,218 @@
+//! `Engine`'s payments (see `crate::payments`): a completed payment is one
+//! write, the general wallet's `DEPOSIT` entry with the payment's record,
+//! its paid invoice (the year's counter moving with it, under the invoice
+//! lock, so numbers stay gapless) and the client's key riding along.
+
+use super::{internal_check, Engine};
+use crate::accounts::Account;
+use crate::actor::{Job, RideAlong};
+use crate::error::Error;
+use crate::ids::{InvoiceId, PaymentId, PaymentMethodId};
+use crate::invoices::{self, BillingDetails, Invoice, InvoiceItem};
+use crate::lots::CreditKind;
+use crate::payments::{keys, Payment, PaymentStatus};
+use crate::store::{codec, Cf, WriteOp};
+use crate::wallet::Command;
+use rust_decimal::Decimal;
+
+/// What a client asked to pay.
+#[derive(Debug, Clone)]
+pub struct PaymentSpec {
+    pub user: String,
+    pub method_id: PaymentMethodId,
+    pub amount: Decimal,
+    pub reason: Option<String>,
+    pub distribution: Vec<(String, String)>,
+    /// The provider's name and its id of the charge.
+    pub provider: String,
+    pub provider_ref: String,
+}
+
+impl Engine {
+    /// A payment by id.
+    pub fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, Error> {
+        match self.shared.store.get(Cf::Payments, &keys::payment(id))? {
+            Some(bytes) => Ok(Some(codec::decode(Cf::Payments.name(), &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The payment a user's Idempotency-Key made, if any.
+    pub fn payment_for_key(&self, user: &str, key: &str) -> Result<Option<Payment>, Error> {
+        match self
+            .shared
+            .store
+            .get(Cf::Payments, &keys::client_key(user, key))?
+        {
+            Some(bytes) => {
+                let id: PaymentId = codec::decode(Cf::Payments.name(), &bytes)?;
+                self.payment(&id)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Records a payment the provider charged: completed (the general
+    /// wallet credited and the invoice issued, in one write) or still
+    /// processing (recorded, nothing credited). With a key already used,
+    /// the payment it made.
+    pub async fn record_payment(
+        &self,
+        spec: PaymentSpec,
+        status: PaymentStatus,
+        key: Option<String>,
+        fingerprint: Option<[u8; 32]>,
+    ) -> Result<(Payment, bool), Error> {
+        // The invoice lock: numbers stay gapless, and one key makes one
+        // payment however many requests race.
+        let _guard = self.creation_lock(b"invoices\0counter").lock().await;
+        if let Some(key) = &key {
+            if let Some(found) = self.payment_for_key(&spec.user, key)? {
+                if found.fingerprint != fingerprint {
+                    return Err(Error::IdempotencyKeyReused);
+                }
+                return Ok((found, true));
+            }
+        }
+        let general = self.account(&spec.user, Account::General).await?;
+        let now_ms = self.shared.clock.now_ms();
+        let mut payment = Payment {
+            id: PaymentId::generate(now_ms),
+            user: spec.user.clone(),
+            method_id: spec.method_id.clone(),
+            amount: spec.amount,
+            currency: general.currency,
+            status,
+            provider: spec.provider.clone(),
+            provider_ref: spec.provider_ref.clone(),
+            reason: spec.reason.clone(),
+            distribution: spec.distribution.clone(),
+            wallet_id: Some(general.id.clone()),
+            txn_id: None,
+            invoice_id: None,
+            invoice_number: None,
+            idempotency_key: key.clone(),
+            fingerprint,
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+        };
+        let client_key = key.as_ref().map(|key| WriteOp::Put {
+            cf: Cf::Payments,
+            key: keys::client_key(&spec.user, key),
+            value: codec::encode(&payment.id),
+        });
+        if status == PaymentStatus::Processing {
+            let mut ops = vec![WriteOp::Put {
+                cf: Cf::Payments,
+                key: keys::payment(&payment.id),
+                value: codec::encode(&payment),
+            }];
+            ops.extend(client_key);
+            self.commit(ops).await?;
+            return Ok((payment, false));
+        }
+        let year = super::invoices::year_of(now_ms);
+        let last: u64 = match self
+            .shared
+            .store
+            .get(Cf::Invoices, &invoices::keys::counter(year))?
+        {
+            Some(bytes) => codec::decode(Cf::Invoices.name(), &bytes)?,
+            None => 0,
+        };
+        let sequence = last + 1;
+        let invoice_id = InvoiceId::generate(now_ms);
+        let number = invoices::number(year, sequence);
+        payment.invoice_id = Some(invoice_id.clone());
+        payment.invoice_number = Some(number.clone());
+        let mut amount = spec.amount;
+        amount.rescale(general.currency.minor_units());
+        let description = match &spec.reason {
+            Some(reason) => format!("Payment: {reason}"),
+            None => "Payment".to_owned(),
+        };
+        let invoice = Invoice {
+            id: invoice_id,
+            number,
+            wallet_id: general.id.clone(),
+            customer: general.external_customer_id.clone(),
+            txn_id: crate::ids::TxnId::generate(now_ms),
+            txn_kind: crate::wallet::EntryKind::Deposit,
+            amount,
+            currency: general.currency,
+            credits: crate::money::Credits::ZERO,
+            billing: BillingDetails::default(),
+            items: vec![InvoiceItem {
+                description,
+                amount,
+            }],
+            issued_at_ms: now_ms,
+            due_at_ms: now_ms,
+            paid_at_ms: now_ms,
+        };
+        let base = payment.clone();
+        // Made from the deposit's entry, in its batch: the payment, its
+        // invoice (numbered) and the client's key, with the credit.
+        let also = RideAlong(Box::new(move |entry| {
+            let mut payment = base.clone();
+            payment.txn_id = Some(entry.txn_id.clone());
+            let mut invoice = invoice.clone();
+            invoice.txn_id = entry.txn_id.clone();
+            invoice.credits = crate::lots::total(&entry.lots, CreditKind::Paid).unwrap_or_default();
+            let mut ops = vec![
+                WriteOp::Put {
+                    cf: Cf::Invoices,
+                    key: invoices::keys::counter(year),
+                    value: codec::encode(&sequence),
+                },
+                WriteOp::Put {
+                    cf: Cf::Invoices,
+                    key: invoices::keys::invoice(&invoice.id),
+                    value: codec::encode(&invoice),
+                },
+                WriteOp::Put {
+                    cf: Cf::Invoices,
+                    key: invoices::keys::of_transaction(&entry.txn_id),
+                    value: codec::encode(&invoice.id),
+                },
+                WriteOp::Put {
+                    cf: Cf::Invoices,
+                    key: invoices::keys::by_wallet(&invoice.wallet_id, &invoice.id),
+                    value: Vec::new(),
+                },
+                WriteOp::Put {
+                    cf: Cf::Payments,
+                    key: keys::payment(&payment.id),
+                    value: codec::encode(&payment),
+                },
+            ];
+            ops.extend(client_key.clone());
+            ops
+        }));
+        let mut metadata = vec![
+            ("payment_id".to_owned(), payment.id.to_string()),
+            ("provider".to_owned(), spec.provider.clone()),
+            ("provider_ref".to_owned(), spec.provider_ref.clone()),
+        ];
+        if let Some(reason) = &spec.reason {
+            metadata.push(("reason".to_owned(), reason.clone()));
+        }
+        let command = Command::Deposit {
+            amount: spec.amount,
+            metadata,
+        };
+        let check = internal_check(&general.id, format!("payment:{}", payment.id), &command);
+        let receipt = self
+            .run(
+                &general.id,
+                Job {
+                    command,
+                    key: Some(check),
+                    also: Some(also),
+                },
+            )
+            .await?;
+        payment.txn_id = Some(receipt.entry.txn_id.clone());
+        Ok((payment, false))
+    }
+}

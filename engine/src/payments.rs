@@ -1,0 +1,87 @@
+//! Payments: money charged through a provider that funds a user's general
+//! wallet. A payment that succeeded is, in one durable write, a `DEPOSIT`
+//! entry on the general wallet, the payment's record and its paid invoice
+//! (numbered with the year's counter). One still processing at the
+//! provider is recorded and credits nothing until it settles. Pure data and
+//! the `payments` column family's layout; `engine/payments.rs` writes them.
+
+use crate::ids::{InvoiceId, PaymentId, PaymentMethodId, TxnId, WalletId};
+use crate::money::Currency;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Where a payment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaymentStatus {
+    /// The provider has not settled it yet; nothing credited.
+    Processing,
+    /// Charged, credited and invoiced.
+    Completed,
+}
+
+impl PaymentStatus {
+    /// The lower-case name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Processing => "processing",
+            PaymentStatus::Completed => "completed",
+        }
+    }
+}
+
+/// A payment as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub id: PaymentId,
+    pub user: String,
+    pub method_id: PaymentMethodId,
+    #[serde(with = "crate::money::decimal_serde")]
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub status: PaymentStatus,
+    /// The provider (`test`, `stripe`) and its id of the charge.
+    pub provider: String,
+    pub provider_ref: String,
+    pub reason: Option<String>,
+    /// The client's `credit_distribution`, kept as given (informational,
+    /// as the seed says): credit type and amount.
+    pub distribution: Vec<(String, String)>,
+    /// The general wallet credited, its entry and the invoice, once
+    /// completed.
+    pub wallet_id: Option<WalletId>,
+    pub txn_id: Option<TxnId>,
+    pub invoice_id: Option<InvoiceId>,
+    pub invoice_number: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub fingerprint: Option<[u8; 32]>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl crate::store::codec::Stored for Payment {}
+impl crate::store::codec::Stored for PaymentId {}
+
+/// Keys of the `payments` column family:
+///
+/// - `0x01 ‖ payment id16` → `Payment`;
+/// - `0x02 ‖ user ‖ 0x00 ‖ client key` → the payment id (a client's
+///   Idempotency-Key, scoped to the user).
+pub mod keys {
+    use crate::ids::PaymentId;
+
+    /// Key of a payment.
+    pub fn payment(id: &PaymentId) -> Vec<u8> {
+        let mut key = vec![1];
+        key.extend_from_slice(&id.to_bytes());
+        key
+    }
+
+    /// Key of a user's client key.
+    pub fn client_key(user: &str, key: &str) -> Vec<u8> {
+        let mut out = vec![2];
+        out.extend_from_slice(user.as_bytes());
+        out.push(0);
+        out.extend_from_slice(key.as_bytes());
+        out
+    }
+}

@@ -1,0 +1,223 @@
+//! Seed 002's payments with the offline `test` provider: a charge credits
+//! the general balance, records the payment and issues its paid invoice in
+//! one write; a retry with the key charges nothing more; a declined card
+//! credits nothing; a processing charge waits; bad input is named.
+
+use crate::common::{data_dir, Server, KEY};
+use serde_json::{json, Value};
+
+fn as_user(
+    server: &Server,
+    user: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    key: Option<&str>,
+) -> crate::common::Reply {
+    let body = body.map(|body| body.to_string());
+    server.raw(
+        method,
+        path,
+        body.as_deref(),
+        &[
+            ("Authorization", &format!("Bearer {KEY}")),
+            ("Tally-User", user),
+        ],
+        key,
+    )
+}
+
+fn card(server: &Server, user: &str, token: &str) -> String {
+    let reply = as_user(
+        server,
+        user,
+        "POST",
+        "/api/v1/wallet/payment-methods",
+        Some(json!({
+            "type": "credit_card", "name": format!("Test {token}"),
+            "details": {"last4": "4242", "brand": "visa", "token": token}
+        })),
+        None,
+    );
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    reply.body["data"]["id"].as_str().expect("id").to_owned()
+}
+
+fn general(server: &Server, user: &str) -> String {
+    let reply = as_user(server, user, "GET", "/api/v1/wallet/balances", None, None);
+    reply.body["data"]["general_balance"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_payment_credits_records_and_invoices_once() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let user = "user_pay";
+    let visa = card(&server, user, "pm_card_visa");
+    let body = json!({"payment_method_id": visa, "amount": "100.00", "reason": "Monthly subscription payment"});
+    let paid = as_user(
+        &server,
+        user,
+        "POST",
+        "/api/v1/wallet/payments",
+        Some(body.clone()),
+        Some("pay-1"),
+    );
+    assert_eq!(paid.status, 200, "{:?}", paid.body);
+    assert_eq!(paid.body["message"], "Payment processed successfully");
+    let data = &paid.body["data"];
+    assert_eq!(data["transaction"]["transaction_type"], "payment");
+    assert_eq!(data["transaction"]["status"], "completed");
+    assert_eq!(data["transaction"]["amount"], "100.00");
+    assert_eq!(data["transaction"]["gateway_name"], "test");
+    assert!(data["transaction"]["gateway_transaction_id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("ch_test_")));
+    assert!(data["invoice"]["invoice_number"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("INV-")));
+    assert_eq!(data["balance"]["balance"], "100.00");
+    assert_eq!(general(&server, user), "100.00");
+    // The same request with its key: the same payment, nothing more.
+    let again = as_user(
+        &server,
+        user,
+        "POST",
+        "/api/v1/wallet/payments",
+        Some(body),
+        Some("pay-1"),
+    );
+    assert_eq!(
+        again.body["data"]["transaction"]["id"],
+        data["transaction"]["id"]
+    );
+    assert_eq!(general(&server, user), "100.00");
+    // Its status, as the seed shows it, and its invoice.
+    let id = data["transaction"]["id"].as_str().expect("id");
+    let status = as_user(
+        &server,
+        user,
+        "GET",
+        &format!("/api/v1/wallet/payments/{id}/status"),
+        None,
+        None,
+    );
+    assert_eq!(
+        status.body["message"],
+        "Payment status retrieved successfully"
+    );
+    assert_eq!(status.body["data"]["details"][0]["credit_type"], "general");
+    assert_eq!(status.body["data"]["invoice"]["status"], "paid");
+    let invoices = as_user(&server, user, "GET", "/api/v1/wallet/invoices", None, None);
+    assert_eq!(invoices.body["data"]["invoices"][0]["amount"], "100.00");
+
+    // Declined: 402 with the provider's reason, nothing credited.
+    let declined = card(&server, user, "pm_card_chargeDeclined");
+    let refused = as_user(
+        &server,
+        user,
+        "POST",
+        "/api/v1/wallet/payments",
+        Some(json!({"payment_method_id": declined, "amount": "5.00"})),
+        None,
+    );
+    assert_eq!(
+        (refused.status, refused.code()),
+        (402, "payment_declined"),
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(refused.body["error"]["code"], "payment_declined");
+    // Processing: 202, nothing credited until it settles.
+    let slow = card(&server, user, "pm_card_processing");
+    let waiting = as_user(
+        &server,
+        user,
+        "POST",
+        "/api/v1/wallet/payments",
+        Some(json!({"payment_method_id": slow, "amount": "7.00"})),
+        None,
+    );
+    assert_eq!(waiting.status, 202, "{:?}", waiting.body);
+    assert_eq!(waiting.body["data"]["transaction"]["status"], "processing");
+    assert_eq!(general(&server, user), "100.00");
+    // An inactive method cannot be charged.
+    as_user(
+        &server,
+        user,
+        "PATCH",
+        &format!("/api/v1/wallet/payment-methods/{visa}"),
+        Some(json!({"status": "inactive"})),
+        None,
+    );
+    let inactive = as_user(
+        &server,
+        user,
+        "POST",
+        "/api/v1/wallet/payments",
+        Some(json!({"payment_method_id": visa, "amount": "1.00"})),
+        None,
+    );
+    assert_eq!(inactive.status, 409, "{:?}", inactive.body);
+    // Bad input names its field, nothing changes.
+    let visa2 = card(&server, user, "pm_card_visa");
+    for (body, field) in [
+        (
+            json!({"payment_method_id": visa2, "amount": "1.001"}),
+            "amount",
+        ),
+        (
+            json!({"payment_method_id": visa2, "amount": "-1"}),
+            "amount",
+        ),
+        (
+            json!({"payment_method_id": visa2, "amount": "1e2"}),
+            "amount",
+        ),
+        (
+            json!({"payment_method_id": visa2, "amount": "10.00",
+            "credit_distribution": [{"credit_type": "general", "amount": "4.00"}]}),
+            "credit_distribution",
+        ),
+        (
+            json!({"payment_method_id": visa2, "amount": "10.00",
+            "credit_distribution": [{"amount": "10.001"}]}),
+            "credit_distribution[0].amount",
+        ),
+    ] {
+        let reply = as_user(
+            &server,
+            user,
+            "POST",
+            "/api/v1/wallet/payments",
+            Some(body.clone()),
+            None,
+        );
+        assert_eq!(reply.status, 400, "{body}: {:?}", reply.body);
+        assert_eq!(reply.body["error"]["field"], field, "{body}");
+    }
+    assert_eq!(general(&server, user), "100.00");
+    // Another user reaches neither the payment nor the method.
+    let theirs = as_user(
+        &server,
+        "user_else",
+        "GET",
+        &format!("/api/v1/wallet/payments/{id}/status"),
+        None,
+        None,
+    );
+    assert_eq!(theirs.status, 404);
+    let their_charge = as_user(
+        &server,
+        "user_else",
+        "POST",
+        "/api/v1/wallet/payments",
+        Some(json!({"payment_method_id": visa2, "amount": "1.00"})),
+        None,
+    );
+    assert_eq!(their_charge.status, 404);
+    server.assert_verified();
+}
