@@ -409,6 +409,7 @@ impl From<EngineError> for ApiError {
             EngineError::TransactionNotFound => ApiError::TransactionNotFound,
             EngineError::InvoiceNotFound => ApiError::InvoiceNotFound,
             EngineError::PaymentMethodNotFound => ApiError::PaymentMethodNotFound,
+            EngineError::PaymentNotFound => ApiError::PaymentNotFound,
             EngineError::UnknownModel(model) => ApiError::ModelNotPriced {
                 message: format!(
                     "no price of model {model:?} is in force; usage is never priced at zero"

@@ -6,7 +6,7 @@
 use crate::error::ErrorBody;
 use crate::routes::{
     admin, batch, clock, deposits, events, holds, invoices, payment_methods, payments, prices,
-    system, transactions, transfers, usage, wallet_api, wallets,
+    provider_webhooks, system, transactions, transfers, usage, wallet_api, wallets,
 };
 use actix_web::HttpResponse;
 use std::sync::OnceLock;
@@ -63,6 +63,7 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         payment_methods::delete,
         payments::process,
         payments::status,
+        provider_webhooks::stripe,
         deposits::deposit,
         deposits::balance,
         batch::debits,

@@ -123,6 +123,7 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
         gateway: settings.gateway.clone(),
         issuer: settings.invoices.clone(),
         wallet_api: settings.wallet_api.clone(),
+        payments: settings.payments.clone(),
     });
     let in_flight = web::Data::new(crate::limits::InFlight::new(
         settings.in_flight_requests_max,

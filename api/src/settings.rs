@@ -106,7 +106,8 @@ pub struct Settings {
     pub webhooks: Webhooks,
     pub gateway: crate::gateway::GatewaySettings,
     pub invoices: crate::invoice_pdf::Issuer,
-    pub wallet_api: crate::routes::wallet_api::WalletApiSettings,
+    pub wallet_api: crate::state::WalletApiSettings,
+    pub payments: crate::state::PaymentSettings,
 }
 
 impl Settings {
@@ -342,6 +343,7 @@ impl Settings {
             gateway: _,
             invoices,
             wallet_api: _,
+            payments: _,
         } = self;
         Ok(EngineConfig {
             data_dir: data_dir.clone(),

@@ -11,6 +11,26 @@ use engine::{Engine, ManualClock};
 use prometheus::Registry;
 use std::sync::Arc;
 
+/// Settings of this face (`[wallet_api]`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalletApiSettings {
+    /// The platform's fee on a transfer to AI credits, in percent.
+    pub ai_transfer_fee_percent: String,
+    /// The wallet fees go to; empty: the platform's own fee wallet, made on
+    /// first use.
+    pub fee_wallet: String,
+}
+
+/// `[payments]` settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentSettings {
+    /// The secret that signs the provider's webhooks (`whsec_…`); empty:
+    /// every webhook is refused.
+    pub webhook_secret: String,
+}
+
 /// What every handler can reach.
 pub struct AppState {
     /// The wallet engine.
@@ -33,6 +53,8 @@ pub struct AppState {
     pub gateway: crate::gateway::GatewaySettings,
     /// Who issues invoices (printed on their PDFs).
     pub issuer: crate::invoice_pdf::Issuer,
+    /// Payment providers' settings (the webhook secret).
+    pub payments: PaymentSettings,
     /// Seed 002's face: the AI transfer fee and its wallet.
-    pub wallet_api: crate::routes::wallet_api::WalletApiSettings,
+    pub wallet_api: WalletApiSettings,
 }

@@ -1429,6 +1429,7 @@ fn outcome_label(result: &Result<Receipt, Error>) -> &'static str {
             | Error::TransactionNotFound
             | Error::InvoiceNotFound
             | Error::PaymentMethodNotFound
+            | Error::PaymentNotFound
             | Error::UnknownModel(_)
             | Error::IdempotencyKeyReused,
         ) => "rejected",

@@ -30,6 +30,9 @@ pub enum Error {
     /// No payment method with that id (of that user).
     #[error("payment method not found")]
     PaymentMethodNotFound,
+    /// No payment with that id.
+    #[error("payment not found")]
+    PaymentNotFound,
     /// No price for the model at the time asked.
     #[error("no price for model {0}")]
     UnknownModel(String),
@@ -73,6 +76,7 @@ impl Error {
             Error::TransactionNotFound => Error::TransactionNotFound,
             Error::InvoiceNotFound => Error::InvoiceNotFound,
             Error::PaymentMethodNotFound => Error::PaymentMethodNotFound,
+            Error::PaymentNotFound => Error::PaymentNotFound,
             Error::UnknownModel(model) => Error::UnknownModel(model.clone()),
             Error::IdempotencyKeyReused => Error::IdempotencyKeyReused,
             Error::Overloaded(reason) => Error::Overloaded(reason),

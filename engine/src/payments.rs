@@ -17,6 +17,8 @@ pub enum PaymentStatus {
     Processing,
     /// Charged, credited and invoiced.
     Completed,
+    /// The provider reported it failed after processing; nothing credited.
+    Failed,
 }
 
 impl PaymentStatus {
@@ -25,6 +27,7 @@ impl PaymentStatus {
         match self {
             PaymentStatus::Processing => "processing",
             PaymentStatus::Completed => "completed",
+            PaymentStatus::Failed => "failed",
         }
     }
 }
@@ -65,7 +68,11 @@ impl crate::store::codec::Stored for PaymentId {}
 ///
 /// - `0x01 ‖ payment id16` → `Payment`;
 /// - `0x02 ‖ user ‖ 0x00 ‖ client key` → the payment id (a client's
-///   Idempotency-Key, scoped to the user).
+///   Idempotency-Key, scoped to the user);
+/// - `0x03 ‖ provider ‖ 0x00 ‖ charge id` → the payment id (what a
+///   provider's webhook names);
+/// - `0x04 ‖ provider ‖ 0x00 ‖ event id` → empty: events applied, so a
+///   webhook delivered twice applies once.
 pub mod keys {
     use crate::ids::PaymentId;
 
@@ -74,6 +81,24 @@ pub mod keys {
         let mut key = vec![1];
         key.extend_from_slice(&id.to_bytes());
         key
+    }
+
+    /// Key of a payment by its provider's id of the charge.
+    pub fn provider_ref(provider: &str, reference: &str) -> Vec<u8> {
+        let mut out = vec![3];
+        out.extend_from_slice(provider.as_bytes());
+        out.push(0);
+        out.extend_from_slice(reference.as_bytes());
+        out
+    }
+
+    /// Key of a provider event already applied (webhooks deduplicated).
+    pub fn event(provider: &str, event_id: &str) -> Vec<u8> {
+        let mut out = vec![4];
+        out.extend_from_slice(provider.as_bytes());
+        out.push(0);
+        out.extend_from_slice(event_id.as_bytes());
+        out
     }
 
     /// Key of a user's client key.

@@ -221,3 +221,104 @@ fn a_payment_credits_records_and_invoices_once() {
     assert_eq!(their_charge.status, 404);
     server.assert_verified();
 }
+
+fn signed(secret: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(format!("{t}.{body}").as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[test]
+fn a_processing_payment_is_settled_once_by_a_signed_webhook() {
+    let dir = data_dir();
+    let secret = "whsec_test_0123456789";
+    let server = Server::start_with(dir.path(), &[("TALLY_PAYMENTS__WEBHOOK_SECRET", secret)]);
+    let user = "user_hook";
+    let slow = card(&server, user, "pm_card_processing");
+    let pay = |amount: &str| {
+        let reply = as_user(
+            &server,
+            user,
+            "POST",
+            "/api/v1/wallet/payments",
+            Some(json!({"payment_method_id": slow, "amount": amount})),
+            None,
+        );
+        assert_eq!(reply.status, 202, "{:?}", reply.body);
+        (
+            reply.body["data"]["transaction"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+            reply.body["data"]["transaction"]["gateway_transaction_id"]
+                .as_str()
+                .expect("ref")
+                .to_owned(),
+        )
+    };
+    let (first, first_ref) = pay("40.00");
+    let hook = |event_id: &str, kind: &str, reference: &str, signature: Option<String>| {
+        let body = json!({"id": event_id, "type": kind, "data": {"object": {"id": reference}}})
+            .to_string();
+        let header = signature.unwrap_or_else(|| signed(secret, &body));
+        server.raw(
+            "POST",
+            "/v1/providers/stripe/webhook",
+            Some(&body),
+            &[("Stripe-Signature", &header)],
+            None,
+        )
+    };
+    // A bad signature, or none: 401, nothing applied.
+    assert_eq!(
+        hook(
+            "evt_1",
+            "payment_intent.succeeded",
+            &first_ref,
+            Some("t=1,v1=00".into())
+        )
+        .status,
+        401
+    );
+    assert_eq!(general(&server, user), "0.00");
+    // Signed: completed, credited and invoiced once, however often it comes.
+    for _ in 0..3 {
+        let reply = hook("evt_1", "payment_intent.succeeded", &first_ref, None);
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+    }
+    assert_eq!(general(&server, user), "40.00");
+    // Another event for the same charge, after: changes nothing.
+    hook("evt_2", "payment_intent.succeeded", &first_ref, None);
+    hook("evt_3", "payment_intent.payment_failed", &first_ref, None);
+    assert_eq!(general(&server, user), "40.00");
+    let status = as_user(
+        &server,
+        user,
+        "GET",
+        &format!("/api/v1/wallet/payments/{first}/status"),
+        None,
+        None,
+    );
+    assert_eq!(status.body["data"]["status"], "completed");
+    assert!(status.body["data"]["invoice"]["invoice_number"].is_string());
+    // A failure settles the other one: nothing credited, ever.
+    let (second, second_ref) = pay("9.00");
+    hook("evt_4", "payment_intent.payment_failed", &second_ref, None);
+    hook("evt_5", "payment_intent.succeeded", &second_ref, None);
+    let failed = as_user(
+        &server,
+        user,
+        "GET",
+        &format!("/api/v1/wallet/payments/{second}/status"),
+        None,
+        None,
+    );
+    assert_eq!(failed.body["data"]["status"], "failed");
+    assert_eq!(general(&server, user), "40.00");
+    server.assert_verified();
+}

@@ -12,6 +12,7 @@ pub mod invoices;
 pub mod payment_methods;
 pub mod payments;
 pub mod prices;
+pub mod provider_webhooks;
 pub mod system;
 pub mod transactions;
 pub mod transfers;
@@ -96,6 +97,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 )
                 .service(
                     resource("/v1/transfers", Read, Write).route(web::post().to(transfers::create)),
+                )
+                .service(
+                    // Signed by the provider, not by a bearer key.
+                    resource("/v1/providers/stripe/webhook", Public, Public)
+                        .route(web::post().to(provider_webhooks::stripe)),
                 )
                 .service(
                     resource("/v1/transactions/{id}", Read, Write)

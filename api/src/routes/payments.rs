@@ -250,6 +250,11 @@ async fn reply(state: &AppState, user: &str, payment: &Payment) -> Reply {
             "Payment is processing at the provider; the balance is credited once it settles",
             view,
         ),
+        PaymentStatus::Failed => envelope(
+            StatusCode::OK,
+            "Payment failed at the provider; nothing was credited",
+            view,
+        ),
     })
 }
 

@@ -13,6 +13,7 @@
 use crate::dto::{money_text, timestamp};
 use crate::error::ApiError;
 use crate::state::AppState;
+pub use crate::state::WalletApiSettings;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use engine::accounts::Account;
@@ -30,17 +31,6 @@ pub const USER_HEADER: &str = "Tally-User";
 /// pass and sorts in memory; older history is reached through the `/v1`
 /// ledger with cursors.
 pub const LIST_WINDOW: usize = 10_000;
-
-/// Settings of this face (`[wallet_api]`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WalletApiSettings {
-    /// The platform's fee on a transfer to AI credits, in percent.
-    pub ai_transfer_fee_percent: String,
-    /// The wallet fees go to; empty: the platform's own fee wallet, made on
-    /// first use.
-    pub fee_wallet: String,
-}
 
 /// An error in the seed's envelope: Tally's status, code and field inside.
 #[derive(Debug)]

@@ -76,7 +76,7 @@ impl Engine {
         }
         let general = self.account(&spec.user, Account::General).await?;
         let now_ms = self.shared.clock.now_ms();
-        let mut payment = Payment {
+        let payment = Payment {
             id: PaymentId::generate(now_ms),
             user: spec.user.clone(),
             method_id: spec.method_id.clone(),
@@ -101,16 +101,98 @@ impl Engine {
             key: keys::client_key(&spec.user, key),
             value: codec::encode(&payment.id),
         });
-        if status == PaymentStatus::Processing {
-            let mut ops = vec![WriteOp::Put {
-                cf: Cf::Payments,
-                key: keys::payment(&payment.id),
-                value: codec::encode(&payment),
-            }];
+        if status != PaymentStatus::Completed {
+            let mut ops = vec![
+                WriteOp::Put {
+                    cf: Cf::Payments,
+                    key: keys::payment(&payment.id),
+                    value: codec::encode(&payment),
+                },
+                WriteOp::Put {
+                    cf: Cf::Payments,
+                    key: keys::provider_ref(&payment.provider, &payment.provider_ref),
+                    value: codec::encode(&payment.id),
+                },
+            ];
             ops.extend(client_key);
             self.commit(ops).await?;
             return Ok((payment, false));
         }
+        let ref_key = WriteOp::Put {
+            cf: Cf::Payments,
+            key: keys::provider_ref(&payment.provider, &payment.provider_ref),
+            value: codec::encode(&payment.id),
+        };
+        let mut extra: Vec<WriteOp> = client_key.into_iter().collect();
+        extra.push(ref_key);
+        let payment = self.complete(payment, &general, extra).await?;
+        Ok((payment, false))
+    }
+
+    /// Applies a provider's event about the charge `reference`: a
+    /// processing payment completes (credited and invoiced, in one write) or
+    /// fails (recorded). Each event applies once (`keys::event`, written in
+    /// the same write); an event about a payment no longer processing, or
+    /// about no payment, changes nothing. Events may come twice or out of
+    /// order: the outcome is the first that settles it.
+    pub async fn settle_payment(
+        &self,
+        provider: &str,
+        event_id: &str,
+        reference: &str,
+        succeeded: bool,
+    ) -> Result<Option<Payment>, Error> {
+        let _guard = self.creation_lock(b"invoices\0counter").lock().await;
+        let store = self.shared.store.as_ref();
+        let seen = keys::event(provider, event_id);
+        if store.get(Cf::Payments, &seen)?.is_some() {
+            return Ok(None);
+        }
+        let mark = WriteOp::Put {
+            cf: Cf::Payments,
+            key: seen,
+            value: Vec::new(),
+        };
+        let Some(bytes) = store.get(Cf::Payments, &keys::provider_ref(provider, reference))? else {
+            self.commit(vec![mark]).await?;
+            return Ok(None);
+        };
+        let id: PaymentId = codec::decode(Cf::Payments.name(), &bytes)?;
+        let payment = self.payment(&id)?.ok_or(Error::PaymentNotFound)?;
+        if payment.status != PaymentStatus::Processing {
+            self.commit(vec![mark]).await?;
+            return Ok(Some(payment));
+        }
+        if succeeded {
+            let general = self.account(&payment.user, Account::General).await?;
+            return self.complete(payment, &general, vec![mark]).await.map(Some);
+        }
+        let mut failed = payment;
+        failed.status = PaymentStatus::Failed;
+        failed.updated_at_ms = self.shared.clock.now_ms();
+        self.commit(vec![
+            WriteOp::Put {
+                cf: Cf::Payments,
+                key: keys::payment(&failed.id),
+                value: codec::encode(&failed),
+            },
+            mark,
+        ])
+        .await?;
+        Ok(Some(failed))
+    }
+
+    /// Completes `payment` (credit, record, invoice, and `extra` writes) in
+    /// one write on `general`. The caller holds the invoice lock.
+    async fn complete(
+        &self,
+        mut payment: Payment,
+        general: &crate::wallet::Wallet,
+        extra: Vec<WriteOp>,
+    ) -> Result<Payment, Error> {
+        payment.status = PaymentStatus::Completed;
+        let now_ms = self.shared.clock.now_ms();
+        payment.updated_at_ms = now_ms;
         let year = super::invoices::year_of(now_ms);
         let last: u64 = match self
             .shared
@@ -125,9 +207,9 @@ impl Engine {
         let number = invoices::number(year, sequence);
         payment.invoice_id = Some(invoice_id.clone());
         payment.invoice_number = Some(number.clone());
-        let mut amount = spec.amount;
+        let mut amount = payment.amount;
         amount.rescale(general.currency.minor_units());
-        let description = match &spec.reason {
+        let description = match &payment.reason {
             Some(reason) => format!("Payment: {reason}"),
             None => "Payment".to_owned(),
         };
@@ -186,19 +268,19 @@ impl Engine {
                     value: codec::encode(&payment),
                 },
             ];
-            ops.extend(client_key.clone());
+            ops.extend(extra.iter().cloned());
             ops
         }));
         let mut metadata = vec![
             ("payment_id".to_owned(), payment.id.to_string()),
-            ("provider".to_owned(), spec.provider.clone()),
-            ("provider_ref".to_owned(), spec.provider_ref.clone()),
+            ("provider".to_owned(), payment.provider.clone()),
+            ("provider_ref".to_owned(), payment.provider_ref.clone()),
         ];
-        if let Some(reason) = &spec.reason {
+        if let Some(reason) = &payment.reason {
             metadata.push(("reason".to_owned(), reason.clone()));
         }
         let command = Command::Deposit {
-            amount: spec.amount,
+            amount: payment.amount,
             metadata,
         };
         let check = internal_check(&general.id, format!("payment:{}", payment.id), &command);
@@ -213,6 +295,6 @@ impl Engine {
             )
             .await?;
         payment.txn_id = Some(receipt.entry.txn_id.clone());
-        Ok((payment, false))
+        Ok(payment)
     }
 }
