@@ -6,7 +6,7 @@
 use crate::error::ErrorBody;
 use crate::routes::{
     admin, batch, clock, deposits, events, holds, invoices, payment_methods, payments, prices,
-    provider_webhooks, system, transactions, transfers, usage, wallet_api, wallets,
+    provider_webhooks, sessions, system, transactions, transfers, usage, wallet_api, wallets,
 };
 use actix_web::HttpResponse;
 use std::sync::OnceLock;
@@ -64,6 +64,9 @@ use utoipa::{Modify, OpenApi, PartialSchema};
         payments::process,
         payments::status,
         provider_webhooks::stripe,
+        sessions::create,
+        sessions::get,
+        sessions::balances,
         deposits::deposit,
         deposits::balance,
         batch::debits,

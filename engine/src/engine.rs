@@ -35,12 +35,14 @@ mod invoices;
 mod payment_methods;
 mod payments;
 mod price_book;
+mod sessions;
 mod transfers;
 pub use holds::{CaptureRequest, HoldPage, HoldRequest, HoldView};
 pub use invoices::InvoicePage;
 pub use payment_methods::MethodPatch;
 pub use payments::PaymentSpec;
 pub use price_book::{PriceList, PriceVersionPage};
+pub use sessions::SessionSpec;
 pub use transfers::TransferSpec;
 
 /// Scope of idempotency keys sent with wallet creation.
@@ -1125,6 +1127,9 @@ impl Engine {
             }
             if due.is_empty() {
                 self.retry_stalled_transfers().await;
+                if let Err(error) = self.expire_sessions().await {
+                    tracing::warn!(%error, "expiring payment sessions");
+                }
                 return Ok(pass);
             }
             let ticks = due.iter().map(|(at, id)| self.tick(id, *at));

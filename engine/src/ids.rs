@@ -98,6 +98,11 @@ prefixed_id!(TransferId, "trf_", "A transfer's id: `trf_` and a ULID.");
 prefixed_id!(InvoiceId, "inv_", "An invoice's id: `inv_` and a ULID.");
 prefixed_id!(PaymentId, "pay_", "A payment's id: `pay_` and a ULID.");
 prefixed_id!(
+    SessionId,
+    "cs_",
+    "A payment session's id: `cs_` and a ULID."
+);
+prefixed_id!(
     PaymentMethodId,
     "pmt_",
     "A stored payment method's id: `pmt_` and a ULID."

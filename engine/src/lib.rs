@@ -34,6 +34,7 @@ mod residents;
 #[cfg(feature = "rocks")]
 mod router;
 pub mod rules;
+pub mod sessions;
 pub mod store;
 pub mod terms;
 #[cfg(feature = "rocks")]
@@ -53,13 +54,14 @@ pub use commit::Durability;
 #[cfg(feature = "rocks")]
 pub use engine::{
     BatchItem, CaptureRequest, Created, Engine, EngineConfig, HoldPage, HoldRequest, HoldView,
-    MethodPatch, OpenError, Page, PaymentSpec, PriceList, PriceVersionPage, StoreLayer, Target,
-    TimerPass, TransferSpec, WalletFilter, WalletList,
+    MethodPatch, OpenError, Page, PaymentSpec, PriceList, PriceVersionPage, SessionSpec,
+    StoreLayer, Target, TimerPass, TransferSpec, WalletFilter, WalletList,
 };
 pub use error::Error;
 pub use events::{Delivery, DeliveryStatus, Event, EventKind};
 pub use ids::{
-    HoldId, InvoiceId, PaymentId, PaymentMethodId, PriceVersionId, TransferId, TxnId, WalletId,
+    HoldId, InvoiceId, PaymentId, PaymentMethodId, PriceVersionId, SessionId, TransferId, TxnId,
+    WalletId,
 };
 pub use lots::{CreditKind, Lot, LotChange};
 pub use money::{Credits, Currency};

@@ -26,6 +26,7 @@ mod payments;
 mod prices;
 mod ranges;
 mod rules;
+mod sessions;
 mod transfers;
 mod wallet_api;
 mod wallets;

@@ -13,6 +13,7 @@ pub mod payment_methods;
 pub mod payments;
 pub mod prices;
 pub mod provider_webhooks;
+pub mod sessions;
 pub mod system;
 pub mod transactions;
 pub mod transfers;
@@ -97,6 +98,17 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 )
                 .service(
                     resource("/v1/transfers", Read, Write).route(web::post().to(transfers::create)),
+                )
+                .service(
+                    resource("/v1/payment-sessions", Read, Write)
+                        .route(web::post().to(sessions::create)),
+                )
+                .service(
+                    resource("/v1/payment-sessions/{id}", Read, Write)
+                        .route(web::get().to(sessions::get)),
+                )
+                .service(
+                    resource("/v1/balances", Read, Write).route(web::get().to(sessions::balances)),
                 )
                 .service(
                     // Signed by the provider, not by a bearer key.
@@ -223,6 +235,13 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(
             resource("/api/v1/wallet/payments/{id}/status", Wallet, Wallet)
                 .route(web::get().to(payments::status)),
+        )
+        .service(
+            // The test provider's checkout page: the customer has no key.
+            resource("/checkout/{id}", Public, Public).route(web::get().to(sessions::page)),
+        )
+        .service(
+            resource("/checkout/{id}/pay", Public, Public).route(web::post().to(sessions::pay)),
         )
         .service(resource("/health", Public, Public).route(web::get().to(system::health)))
         .service(resource("/metrics", Public, Public).route(web::get().to(system::metrics)))
