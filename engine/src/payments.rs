@@ -19,6 +19,9 @@ pub enum PaymentStatus {
     Completed,
     /// The provider reported it failed after processing; nothing credited.
     Failed,
+    /// Completed, then refunded by the provider: its credits were removed
+    /// (those still there; the rest is `Payment::refund_owed`).
+    Refunded,
 }
 
 impl PaymentStatus {
@@ -28,6 +31,7 @@ impl PaymentStatus {
             PaymentStatus::Processing => "processing",
             PaymentStatus::Completed => "completed",
             PaymentStatus::Failed => "failed",
+            PaymentStatus::Refunded => "refunded",
         }
     }
 }
@@ -59,6 +63,10 @@ pub struct Payment {
     pub fingerprint: Option<[u8; 32]>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// After a refund: the money that could not be taken back because its
+    /// credits were already spent (what the user owes).
+    #[serde(with = "crate::money::decimal_serde::option")]
+    pub refund_owed: Option<Decimal>,
 }
 
 impl crate::store::codec::Stored for Payment {}

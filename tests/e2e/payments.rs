@@ -233,6 +233,14 @@ fn signed(secret: &str, body: &str) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+fn general_wallet(server: &Server, user: &str) -> String {
+    let reply = as_user(server, user, "GET", "/api/v1/wallet/general", None, None);
+    reply.body["data"]["id"]
+        .as_str()
+        .expect("wallet")
+        .to_owned()
+}
+
 #[test]
 fn a_processing_payment_is_settled_once_by_a_signed_webhook() {
     let dir = data_dir();
@@ -306,6 +314,41 @@ fn a_processing_payment_is_settled_once_by_a_signed_webhook() {
     );
     assert_eq!(status.body["data"]["status"], "completed");
     assert!(status.body["data"]["invoice"]["invoice_number"].is_string());
+    // A refund takes the credits back; those already spent are owed.
+    let wallet = general_wallet(&server, user);
+    let spent = server.send(
+        "POST",
+        &format!("/v1/wallets/{wallet}/debits"),
+        &json!({"credits": "30"}),
+    );
+    assert_eq!(spent.status, 201, "{:?}", spent.body);
+    let charge = |event_id: &str| {
+        let body = json!({"id": event_id, "type": "charge.refunded",
+            "data": {"object": {"id": "ch_x", "payment_intent": first_ref}}})
+        .to_string();
+        let header = signed(secret, &body);
+        server.raw(
+            "POST",
+            "/v1/providers/stripe/webhook",
+            Some(&body),
+            &[("Stripe-Signature", &header)],
+            None,
+        )
+    };
+    assert_eq!(charge("evt_r1").status, 200);
+    assert_eq!(charge("evt_r1").status, 200);
+    assert_eq!(general(&server, user), "0.00");
+    let refunded = as_user(
+        &server,
+        user,
+        "GET",
+        &format!("/api/v1/wallet/payments/{first}/status"),
+        None,
+        None,
+    );
+    assert_eq!(refunded.body["data"]["status"], "refunded");
+    assert_eq!(refunded.body["data"]["refund_owed"], "30.00");
+
     // A failure settles the other one: nothing credited, ever.
     let (second, second_ref) = pay("9.00");
     hook("evt_4", "payment_intent.payment_failed", &second_ref, None);
@@ -319,6 +362,6 @@ fn a_processing_payment_is_settled_once_by_a_signed_webhook() {
         None,
     );
     assert_eq!(failed.body["data"]["status"], "failed");
-    assert_eq!(general(&server, user), "40.00");
+    assert_eq!(general(&server, user), "0.00");
     server.assert_verified();
 }

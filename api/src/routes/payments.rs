@@ -51,6 +51,9 @@ struct TransactionView {
     reason: Option<String>,
     created_at: String,
     updated_at: String,
+    /// After a refund: the money whose credits were already spent, owed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refund_owed: Option<String>,
 }
 
 fn transaction_view(payment: &Payment) -> TransactionView {
@@ -67,6 +70,9 @@ fn transaction_view(payment: &Payment) -> TransactionView {
         reason: payment.reason.clone(),
         created_at: timestamp(payment.created_at_ms),
         updated_at: timestamp(payment.updated_at_ms),
+        refund_owed: payment
+            .refund_owed
+            .map(|owed| money_text(owed, payment.currency)),
     }
 }
 
@@ -253,6 +259,11 @@ async fn reply(state: &AppState, user: &str, payment: &Payment) -> Reply {
         PaymentStatus::Failed => envelope(
             StatusCode::OK,
             "Payment failed at the provider; nothing was credited",
+            view,
+        ),
+        PaymentStatus::Refunded => envelope(
+            StatusCode::OK,
+            "Payment was refunded; its credits were removed",
             view,
         ),
     })

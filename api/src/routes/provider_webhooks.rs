@@ -94,6 +94,26 @@ pub async fn stripe(
     let succeeded = match kind.as_str() {
         "payment_intent.succeeded" => true,
         "payment_intent.payment_failed" => false,
+        "charge.refunded" => {
+            // A charge names its PaymentIntent; Tally's charge id is that.
+            let reference = field(&["data", "object", "payment_intent"])
+                .or_else(|| field(&["data", "object", "id"]))
+                .ok_or_else(|| ApiError::field("data.object.payment_intent", "is required"))?;
+            for provider in ["stripe", "test"] {
+                if let Some(payment) = state
+                    .engine
+                    .refund_payment(provider, &id, &reference)
+                    .await?
+                {
+                    return Ok(HttpResponse::Ok().json(serde_json::json!({
+                        "received": true,
+                        "payment_id": payment.id.to_string(),
+                        "status": payment.status.as_str(),
+                    })));
+                }
+            }
+            return Ok(HttpResponse::Ok().json(serde_json::json!({"received": true})));
+        }
         _ => return Ok(HttpResponse::Ok().json(serde_json::json!({"received": true}))),
     };
     let reference = field(&["data", "object", "id"])

@@ -95,6 +95,7 @@ impl Engine {
             fingerprint,
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
+            refund_owed: None,
         };
         let client_key = key.as_ref().map(|key| WriteOp::Put {
             cf: Cf::Payments,
@@ -180,6 +181,81 @@ impl Engine {
         ])
         .await?;
         Ok(Some(failed))
+    }
+
+    /// Applies a provider's refund of the charge `reference`, once per
+    /// event: the payment's credits are removed from the general wallet
+    /// with a `VOID` (as many as its paid credits still cover: credits
+    /// already spent cannot be taken back, and a wallet never goes below
+    /// zero), the payment becomes `refunded`, and what could not be removed
+    /// is recorded on it as owed (`refund_owed`, in money), all in one write.
+    pub async fn refund_payment(
+        &self,
+        provider: &str,
+        event_id: &str,
+        reference: &str,
+    ) -> Result<Option<Payment>, Error> {
+        let _guard = self.creation_lock(b"invoices\0counter").lock().await;
+        let store = self.shared.store.as_ref();
+        let seen = keys::event(provider, event_id);
+        if store.get(Cf::Payments, &seen)?.is_some() {
+            return Ok(None);
+        }
+        let mark = WriteOp::Put {
+            cf: Cf::Payments,
+            key: seen,
+            value: Vec::new(),
+        };
+        let found = match store.get(Cf::Payments, &keys::provider_ref(provider, reference))? {
+            Some(bytes) => {
+                let id: PaymentId = codec::decode(Cf::Payments.name(), &bytes)?;
+                self.payment(&id)?
+            }
+            None => None,
+        };
+        let Some(mut payment) = found.filter(|payment| payment.status == PaymentStatus::Completed)
+        else {
+            self.commit(vec![mark]).await?;
+            return Ok(None);
+        };
+        let general = self.account(&payment.user, Account::General).await?;
+        let rate = general.rate_amount.to_decimal();
+        let credits = crate::money::credits_for_amount(payment.amount, rate).unwrap_or_default();
+        let removable = credits.min(general.balance.paid);
+        let removed_value =
+            crate::money::amount_for_credits(removable, rate, general.currency).unwrap_or_default();
+        payment.status = PaymentStatus::Refunded;
+        payment.refund_owed = Some((payment.amount - removed_value).max(Decimal::ZERO));
+        payment.updated_at_ms = self.shared.clock.now_ms();
+        let record = WriteOp::Put {
+            cf: Cf::Payments,
+            key: keys::payment(&payment.id),
+            value: codec::encode(&payment),
+        };
+        if removable.is_zero() {
+            self.commit(vec![record, mark]).await?;
+            return Ok(Some(payment));
+        }
+        let ops = vec![record, mark];
+        let command = Command::Void {
+            credits: removable,
+            metadata: vec![
+                ("payment_id".to_owned(), payment.id.to_string()),
+                ("reason".to_owned(), "refund".to_owned()),
+            ],
+            lot: None,
+        };
+        let check = internal_check(&general.id, format!("refund:{}", payment.id), &command);
+        self.run(
+            &general.id,
+            Job {
+                command,
+                key: Some(check),
+                also: Some(RideAlong(Box::new(move |_| ops.clone()))),
+            },
+        )
+        .await?;
+        Ok(Some(payment))
     }
 
     /// Completes `payment` (credit, record, invoice, and `extra` writes) in
