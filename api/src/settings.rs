@@ -187,6 +187,15 @@ impl Settings {
                 "must be empty (the platform's own fee wallet) or a wallet id (wal_…)",
             ));
         }
+        if !matches!(self.payments.provider.as_str(), "test" | "stripe") {
+            return Err(invalid("payments.provider", "must be test or stripe"));
+        }
+        if self.payments.provider == "stripe" && self.payments.stripe_secret_key.is_empty() {
+            return Err(invalid(
+                "payments.stripe_secret_key",
+                "is required with provider = \"stripe\" (or TALLY_PAYMENTS__STRIPE_SECRET_KEY)",
+            ));
+        }
         // A TTL is kept in ms as an i64 and added to the clock: bound it.
         if self.gateway.hold_ttl_max_seconds > 366 * 24 * 3600 {
             return Err(invalid(

@@ -29,6 +29,28 @@ pub struct PaymentSettings {
     /// The secret that signs the provider's webhooks (`whsec_…`); empty:
     /// every webhook is refused.
     pub webhook_secret: String,
+    /// `test` (offline, the default) or `stripe`.
+    pub provider: String,
+    /// Stripe's secret key (`sk_…`); `TALLY_PAYMENTS__STRIPE_SECRET_KEY`.
+    pub stripe_secret_key: String,
+    /// Stripe's API base URL.
+    pub stripe_base_url: String,
+    /// How long one call to Stripe may take.
+    pub stripe_timeout_ms: u64,
+}
+
+impl PaymentSettings {
+    /// The provider these settings choose.
+    pub fn provider(&self) -> std::sync::Arc<dyn crate::providers::Provider> {
+        match self.provider.as_str() {
+            "stripe" => std::sync::Arc::new(crate::providers::StripeProvider::new(
+                self.stripe_secret_key.clone(),
+                self.stripe_base_url.clone(),
+                std::time::Duration::from_millis(self.stripe_timeout_ms.max(1)),
+            )),
+            _ => std::sync::Arc::new(crate::providers::TestProvider),
+        }
+    }
 }
 
 /// What every handler can reach.

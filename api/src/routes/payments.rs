@@ -7,7 +7,7 @@
 use super::wallet_api::{envelope, user, Reply};
 use crate::dto::{money_text, timestamp, DecimalText};
 use crate::error::ApiError;
-use crate::providers::{Charge, Provider, TestProvider};
+use crate::providers::Charge;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
@@ -74,11 +74,6 @@ fn transaction_view(payment: &Payment) -> TransactionView {
             .refund_owed
             .map(|owed| money_text(owed, payment.currency)),
     }
-}
-
-/// The provider of this deployment (only `test` so far).
-fn provider() -> impl Provider {
-    TestProvider
 }
 
 #[utoipa::path(post, path = "/api/v1/wallet/payments", tag = "wallet (seed 002)", params(("Tally-User" = String, Header, description = "The user this request acts for"), ("Idempotency-Key" = Option<String>, Header, description = "Same key and body return the same payment; the provider's charge is keyed from it")), request_body = ProcessPayment, responses((status = 200, description = "{statusCode, message, data: {transaction, invoice, balance}}"), (status = 202, description = "The charge is processing at the provider; nothing credited yet"), (status = 402, description = "payment_declined: the provider's reason; nothing credited"), (status = 409, description = "The method is inactive"), (status = 404, description = "No such method of this user")), security(("bearer" = [])))]
@@ -162,25 +157,37 @@ pub async fn process(
                 .map(str::to_owned)
         })
         .unwrap_or_default();
-    let provider = provider();
+    let provider = state.payments.provider();
     let charge_key = format!(
         "tally:{user}:{}",
         key.clone()
             .unwrap_or_else(|| PaymentId::generate(0).to_string())
     );
-    let amount_minor = i64::try_from((amount * Decimal::from(10_i64.pow(minor))).mantissa())
-        .map_err(|_| ApiError::field("amount", "is too large"))?;
-    let (status, reference) =
-        match provider.charge(&token, amount_minor, currency.code(), &charge_key) {
-            Charge::Succeeded { reference } => (PaymentStatus::Completed, reference),
-            Charge::Processing { reference } => (PaymentStatus::Processing, reference),
-            Charge::Declined { reason } => {
-                return Err(ApiError::PaymentDeclined {
-                    message: format!("the payment was declined: {reason}"),
-                }
-                .into())
+    // Minor units, exactly: the amount has at most `minor` decimals.
+    let amount_minor = rust_decimal::prelude::ToPrimitive::to_i64(
+        &(amount * Decimal::from(10_i64.pow(minor))).trunc(),
+    )
+    .ok_or_else(|| ApiError::field("amount", "is too large"))?;
+    // The provider's call blocks (HTTP for Stripe): off the async workers.
+    let charger = std::sync::Arc::clone(&provider);
+    let code = currency.code().to_owned();
+    let outcome = web::block(move || charger.charge(&token, amount_minor, &code, &charge_key))
+        .await
+        .map_err(|_| ApiError::Internal)?;
+    let (status, reference) = match outcome {
+        Charge::Succeeded { reference } => (PaymentStatus::Completed, reference),
+        Charge::Processing { reference } => (PaymentStatus::Processing, reference),
+        Charge::Declined { reason } => {
+            return Err(ApiError::PaymentDeclined {
+                message: format!("the payment was declined: {reason}"),
             }
-        };
+            .into())
+        }
+        Charge::Unavailable { reason } => {
+            tracing::warn!(%reason, "payment provider unavailable");
+            return Err(ApiError::Overloaded.into());
+        }
+    };
     let spec = PaymentSpec {
         user: user.clone(),
         method_id,
