@@ -17,6 +17,7 @@ pub mod offline;
 pub mod openapi;
 pub mod price_book;
 pub mod providers;
+pub mod reconcile;
 pub mod routes;
 pub mod server;
 pub mod settings;

@@ -23,21 +23,33 @@ pub enum Charge {
     Unavailable { reason: String },
 }
 
+/// One charge, as asked of a provider.
+#[derive(Debug, Clone, Copy)]
+pub struct ChargeRequest<'a> {
+    /// The method's provider token.
+    pub token: &'a str,
+    /// Minor units of `currency` (cents).
+    pub amount_minor: i64,
+    /// ISO code.
+    pub currency: &'a str,
+    /// Makes a retry the same charge.
+    pub idempotency_key: &'a str,
+    /// Tally's payment id, carried in the charge's metadata so a webhook
+    /// can name the payment even when Tally never recorded the provider's
+    /// id (a crash between the charge and its record).
+    pub payment_id: &'a str,
+}
+
 /// A payment provider.
 pub trait Provider: Send + Sync {
     /// The provider's name, as payments record it.
     fn name(&self) -> &'static str;
 
-    /// Charges `amount` (minor units of `currency`) to the method with
-    /// provider token `token`; `idempotency_key` makes a retry the same
-    /// charge.
-    fn charge(
-        &self,
-        token: &str,
-        amount_minor: i64,
-        currency: &str,
-        idempotency_key: &str,
-    ) -> Charge;
+    /// Charges the method; the same `idempotency_key` is the same charge.
+    fn charge(&self, request: &ChargeRequest<'_>) -> Charge;
+
+    /// Reads the charge `reference` again (a payment left processing).
+    fn read(&self, reference: &str) -> Charge;
 }
 
 /// The offline provider for development and tests.
@@ -48,21 +60,23 @@ impl Provider for TestProvider {
         "test"
     }
 
-    fn charge(
-        &self,
-        token: &str,
-        _amount_minor: i64,
-        _currency: &str,
-        idempotency_key: &str,
-    ) -> Charge {
-        let digest = Sha256::digest(idempotency_key.as_bytes());
+    fn charge(&self, request: &ChargeRequest<'_>) -> Charge {
+        let digest = Sha256::digest(request.idempotency_key.as_bytes());
         let reference = format!("ch_test_{}", hex::encode(&digest[..12]));
-        match token {
+        match request.token {
             "pm_card_chargeDeclined" => Charge::Declined {
                 reason: "Your card was declined.".into(),
             },
             "pm_card_processing" => Charge::Processing { reference },
             _ => Charge::Succeeded { reference },
+        }
+    }
+
+    /// The test provider keeps no state: a charge left processing stays
+    /// so until a webhook settles it.
+    fn read(&self, reference: &str) -> Charge {
+        Charge::Processing {
+            reference: reference.to_owned(),
         }
     }
 }
@@ -98,69 +112,80 @@ impl Provider for StripeProvider {
         "stripe"
     }
 
-    fn charge(
-        &self,
-        token: &str,
-        amount_minor: i64,
-        currency: &str,
-        idempotency_key: &str,
-    ) -> Charge {
-        let amount = amount_minor.to_string();
-        let currency = currency.to_lowercase();
+    fn charge(&self, request: &ChargeRequest<'_>) -> Charge {
+        let amount = request.amount_minor.to_string();
+        let currency = request.currency.to_lowercase();
         let reply = self
             .agent
             .post(&format!("{}/v1/payment_intents", self.base_url))
             .set("Authorization", &format!("Bearer {}", self.secret_key))
-            .set("Idempotency-Key", idempotency_key)
+            .set("Idempotency-Key", request.idempotency_key)
             .send_form(&[
                 ("amount", amount.as_str()),
                 ("currency", currency.as_str()),
-                ("payment_method", token),
+                ("payment_method", request.token),
                 ("confirm", "true"),
                 ("off_session", "true"),
+                ("metadata[tally_payment_id]", request.payment_id),
             ]);
-        let (status, body) = match reply {
-            Ok(response) => (
-                response.status(),
-                response.into_string().unwrap_or_default(),
-            ),
-            Err(ureq::Error::Status(status, response)) => {
-                (status, response.into_string().unwrap_or_default())
-            }
-            Err(error) => {
-                return Charge::Unavailable {
-                    reason: format!("Stripe did not answer: {error}"),
-                }
-            }
-        };
-        let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        let text = |path: &[&str]| {
-            path.iter()
-                .try_fold(&json, |value, key| value.get(key))
-                .and_then(|value| value.as_str())
-                .map(str::to_owned)
-        };
-        match status {
-            200 => {
-                let reference = text(&["id"]).unwrap_or_default();
-                match text(&["status"]).as_deref() {
-                    Some("succeeded") => Charge::Succeeded { reference },
-                    Some("processing") => Charge::Processing { reference },
-                    _ => Charge::Declined {
-                        reason: text(&["last_payment_error", "message"])
-                            .unwrap_or_else(|| "the payment needs another method or action".into()),
-                    },
-                }
-            }
-            402 => Charge::Declined {
-                reason: text(&["error", "message"]).unwrap_or_else(|| "card declined".into()),
-            },
-            _ => Charge::Unavailable {
-                reason: format!(
-                    "Stripe answered {status}: {}",
-                    text(&["error", "message"]).unwrap_or_default()
-                ),
-            },
+        intent_outcome(reply)
+    }
+
+    fn read(&self, reference: &str) -> Charge {
+        let reply = self
+            .agent
+            .get(&format!("{}/v1/payment_intents/{reference}", self.base_url))
+            .set("Authorization", &format!("Bearer {}", self.secret_key))
+            .call();
+        intent_outcome(reply)
+    }
+}
+
+/// A PaymentIntent reply as a `Charge`: 200 by the intent's status, 402
+/// declined with Stripe's message, anything else (429, 5xx, no answer)
+/// unavailable, to be asked again.
+fn intent_outcome(reply: Result<ureq::Response, ureq::Error>) -> Charge {
+    let (status, body) = match reply {
+        Ok(response) => (
+            response.status(),
+            response.into_string().unwrap_or_default(),
+        ),
+        Err(ureq::Error::Status(status, response)) => {
+            (status, response.into_string().unwrap_or_default())
         }
+        Err(error) => {
+            return Charge::Unavailable {
+                reason: format!("Stripe did not answer: {error}"),
+            }
+        }
+    };
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let text = |path: &[&str]| {
+        path.iter()
+            .try_fold(&json, |value, key| value.get(key))
+            .and_then(|value| value.as_str())
+            .map(str::to_owned)
+    };
+    match status {
+        200 => {
+            let reference = text(&["id"]).unwrap_or_default();
+            match text(&["status"]).as_deref() {
+                Some("succeeded") => Charge::Succeeded { reference },
+                Some("processing") => Charge::Processing { reference },
+                _ => Charge::Declined {
+                    reason: text(&["last_payment_error", "message"])
+                        .unwrap_or_else(|| "the payment needs another method or action".into()),
+                },
+            }
+        }
+        402 => Charge::Declined {
+            reason: text(&["error", "message"]).unwrap_or_else(|| "card declined".into()),
+        },
+        _ => Charge::Unavailable {
+            reason: format!(
+                "Stripe answered {status}: {}",
+                text(&["error", "message"]).unwrap_or_default()
+            ),
+        },
     }
 }

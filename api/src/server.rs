@@ -89,6 +89,13 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
             "transfers left in flight were driven to their end"
         );
     }
+    // Charges a crash (or a provider's timeout) left unsettled are asked
+    // about again, every one of them, before anything is served.
+    let provider = settings.payments.provider();
+    let reconciled = crate::reconcile::pass(&engine, &provider, i64::MAX, Duration::ZERO).await?;
+    if reconciled > 0 {
+        tracing::warn!(reconciled, "payments left unsettled were asked about again");
+    }
     let deliverer = (!settings.webhooks.endpoints.is_empty())
         .then(|| Deliverer::start(Arc::clone(&engine), settings.webhooks.clone()));
     // On a manual clock nothing runs by itself: POST /v1/admin/clock runs
@@ -97,6 +104,11 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
         start_timer(
             Arc::clone(&engine),
             Duration::from_millis(settings.timer_poll_ms),
+        );
+        crate::reconcile::start_reconciler(
+            Arc::clone(&engine),
+            Arc::clone(&provider),
+            Duration::from_millis(settings.payments.reconcile_poll_ms.max(1)),
         );
         if let Some(deliverer) = &deliverer {
             start_deliverer(
@@ -124,6 +136,7 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
         issuer: settings.invoices.clone(),
         wallet_api: settings.wallet_api.clone(),
         payments: settings.payments.clone(),
+        provider,
     });
     let in_flight = web::Data::new(crate::limits::InFlight::new(
         settings.in_flight_requests_max,

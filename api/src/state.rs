@@ -37,6 +37,10 @@ pub struct PaymentSettings {
     pub stripe_base_url: String,
     /// How long one call to Stripe may take.
     pub stripe_timeout_ms: u64,
+    /// How often unsettled charges are looked for.
+    pub reconcile_poll_ms: u64,
+    /// Tests only: a pause between a charge's success and its record.
+    pub fault_pause_after_charge_ms: u64,
 }
 
 impl PaymentSettings {
@@ -77,6 +81,8 @@ pub struct AppState {
     pub issuer: crate::invoice_pdf::Issuer,
     /// Payment providers' settings (the webhook secret).
     pub payments: PaymentSettings,
+    /// The provider payments charge through.
+    pub provider: std::sync::Arc<dyn crate::providers::Provider>,
     /// Seed 002's face: the AI transfer fee and its wallet.
     pub wallet_api: WalletApiSettings,
 }

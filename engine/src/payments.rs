@@ -67,9 +67,41 @@ pub struct Payment {
     /// credits were already spent (what the user owes).
     #[serde(with = "crate::money::decimal_serde::option")]
     pub refund_owed: Option<Decimal>,
+    /// Why the provider declined or failed it.
+    pub failure_reason: Option<String>,
 }
 
 impl crate::store::codec::Stored for Payment {}
+
+/// A payment whose charge Tally has not seen settled: written with the
+/// payment, before the provider is called, and removed in the write that
+/// settles it. What a restart (or a timeout) needs to finish the job: the
+/// same charge asked again with the same key is the same charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unsettled {
+    /// The method's provider token and the charge, as first asked.
+    pub token: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// The provider's idempotency key of the charge.
+    pub charge_key: String,
+    /// When to ask the provider again, and how many times it was asked.
+    pub next_check_ms: i64,
+    pub attempts: u32,
+}
+
+impl crate::store::codec::Stored for Unsettled {}
+
+/// What the provider said about a charge, as the engine records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    /// Charged: credit, record and invoice.
+    Succeeded { reference: String },
+    /// Accepted, not settled yet: a webhook or a later read settles it.
+    Processing { reference: String },
+    /// Refused: nothing credited.
+    Declined { reason: String },
+}
 impl crate::store::codec::Stored for PaymentId {}
 
 /// Keys of the `payments` column family:
@@ -80,7 +112,10 @@ impl crate::store::codec::Stored for PaymentId {}
 /// - `0x03 ‖ provider ‖ 0x00 ‖ charge id` → the payment id (what a
 ///   provider's webhook names);
 /// - `0x04 ‖ provider ‖ 0x00 ‖ event id` → empty: events applied, so a
-///   webhook delivered twice applies once.
+///   webhook delivered twice applies once;
+/// - `0x08 ‖ payment id16` → `Unsettled`: charges not seen settled.
+///
+/// (`0x05`–`0x07` are payment sessions', `crate::sessions::keys`.)
 pub mod keys {
     use crate::ids::PaymentId;
 
@@ -107,6 +142,16 @@ pub mod keys {
         out.push(0);
         out.extend_from_slice(event_id.as_bytes());
         out
+    }
+
+    /// Tag of the unsettled charges.
+    pub const UNSETTLED: u8 = 8;
+
+    /// Key of a payment whose charge is not seen settled.
+    pub fn unsettled(id: &PaymentId) -> Vec<u8> {
+        let mut key = vec![UNSETTLED];
+        key.extend_from_slice(&id.to_bytes());
+        key
     }
 
     /// Key of a user's client key.

@@ -3,6 +3,7 @@
 //! feature.
 
 mod common;
+mod fake_stripe;
 mod receiver;
 
 mod batch;
@@ -27,6 +28,7 @@ mod prices;
 mod ranges;
 mod rules;
 mod sessions;
+mod stripe;
 mod transfers;
 mod wallet_api;
 mod wallets;

@@ -6,7 +6,7 @@
 use crate::common::{data_dir, Server, KEY};
 use serde_json::{json, Value};
 
-fn as_user(
+pub(crate) fn as_user(
     server: &Server,
     user: &str,
     method: &str,
@@ -27,7 +27,7 @@ fn as_user(
     )
 }
 
-fn card(server: &Server, user: &str, token: &str) -> String {
+pub(crate) fn card(server: &Server, user: &str, token: &str) -> String {
     let reply = as_user(
         server,
         user,
@@ -43,7 +43,7 @@ fn card(server: &Server, user: &str, token: &str) -> String {
     reply.body["data"]["id"].as_str().expect("id").to_owned()
 }
 
-fn general(server: &Server, user: &str) -> String {
+pub(crate) fn general(server: &Server, user: &str) -> String {
     let reply = as_user(server, user, "GET", "/api/v1/wallet/balances", None, None);
     reply.body["data"]["general_balance"]
         .as_str()
@@ -222,7 +222,7 @@ fn a_payment_credits_records_and_invoices_once() {
     server.assert_verified();
 }
 
-fn signed(secret: &str, body: &str) -> String {
+pub(crate) fn signed(secret: &str, body: &str) -> String {
     use hmac::{Hmac, Mac};
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

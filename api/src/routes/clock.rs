@@ -1,7 +1,8 @@
 //! `GET /v1/admin/clock` shows the server's time; `POST /v1/admin/clock`
 //! moves a manual clock (setting `clock = "manual"`) and then runs, in the
 //! request, everything that came due: a timer pass (expiries, notices,
-//! interval top-ups) and a webhook delivery pass. Tests and demos drive
+//! interval top-ups), a webhook delivery pass and a pass over unsettled
+//! payments. Tests and demos drive
 //! schedules this way without sleeping. On the system clock POST is 409.
 
 use crate::body::read_json;
@@ -10,6 +11,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// `POST /v1/admin/clock`: exactly one of the two.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -76,6 +78,8 @@ pub async fn set(
         _ => return Err(ApiError::field("now", "give either now or advance_seconds")),
     }
     let pass = state.engine.fire_due().await?;
+    let now_ms = state.engine.now_ms();
+    crate::reconcile::pass(&state.engine, &state.provider, now_ms, Duration::ZERO).await?;
     let attempts = match &state.deliverer {
         Some(deliverer) => deliverer.pass().await?,
         None => 0,

@@ -7,13 +7,12 @@
 use super::wallet_api::{envelope, user, Reply};
 use crate::dto::{money_text, timestamp, DecimalText};
 use crate::error::ApiError;
-use crate::providers::Charge;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use engine::accounts::Account;
 use engine::money::parse_decimal;
-use engine::payments::{Payment, PaymentStatus};
+use engine::payments::{Payment, PaymentStatus, Unsettled};
 use engine::{PaymentId, PaymentMethodId, PaymentSpec};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -54,6 +53,9 @@ struct TransactionView {
     /// After a refund: the money whose credits were already spent, owed.
     #[serde(skip_serializing_if = "Option::is_none")]
     refund_owed: Option<String>,
+    /// Why the provider declined or failed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure_reason: Option<String>,
 }
 
 fn transaction_view(payment: &Payment) -> TransactionView {
@@ -73,6 +75,7 @@ fn transaction_view(payment: &Payment) -> TransactionView {
         refund_owed: payment
             .refund_owed
             .map(|owed| money_text(owed, payment.currency)),
+        failure_reason: payment.failure_reason.clone(),
     }
 }
 
@@ -157,50 +160,39 @@ pub async fn process(
                 .map(str::to_owned)
         })
         .unwrap_or_default();
-    let provider = state.payments.provider();
-    let charge_key = format!(
-        "tally:{user}:{}",
-        key.clone()
-            .unwrap_or_else(|| PaymentId::generate(0).to_string())
-    );
     // Minor units, exactly: the amount has at most `minor` decimals.
     let amount_minor = rust_decimal::prelude::ToPrimitive::to_i64(
         &(amount * Decimal::from(10_i64.pow(minor))).trunc(),
     )
     .ok_or_else(|| ApiError::field("amount", "is too large"))?;
-    // The provider's call blocks (HTTP for Stripe): off the async workers.
-    let charger = std::sync::Arc::clone(&provider);
-    let code = currency.code().to_owned();
-    let outcome = web::block(move || charger.charge(&token, amount_minor, &code, &charge_key))
-        .await
-        .map_err(|_| ApiError::Internal)?;
-    let (status, reference) = match outcome {
-        Charge::Succeeded { reference } => (PaymentStatus::Completed, reference),
-        Charge::Processing { reference } => (PaymentStatus::Processing, reference),
-        Charge::Declined { reason } => {
-            return Err(ApiError::PaymentDeclined {
-                message: format!("the payment was declined: {reason}"),
-            }
-            .into())
-        }
-        Charge::Unavailable { reason } => {
-            tracing::warn!(%reason, "payment provider unavailable");
-            return Err(ApiError::Overloaded.into());
-        }
-    };
     let spec = PaymentSpec {
         user: user.clone(),
         method_id,
         amount,
         reason,
         distribution,
-        provider: provider.name().to_owned(),
-        provider_ref: reference,
+        provider: state.provider.name().to_owned(),
     };
-    let (payment, _) = state
+    let charge = Unsettled {
+        token,
+        amount_minor,
+        currency: currency.code().to_owned(),
+        charge_key: String::new(),
+        next_check_ms: 0,
+        attempts: 0,
+    };
+    // Recorded `processing` with its charge before the provider is asked:
+    // a crash or a timeout from here on is reconciled, never charged twice.
+    let (payment, charge, replay) = state
         .engine
-        .record_payment(spec, status, key, fingerprint)
+        .begin_payment(spec, charge, key, fingerprint)
         .await?;
+    if replay {
+        return reply(&state, &user, &payment).await;
+    }
+    let pause = std::time::Duration::from_millis(state.payments.fault_pause_after_charge_ms);
+    let payment =
+        crate::reconcile::ask(&state.engine, &state.provider, &payment, &charge, pause).await?;
     reply(&state, &user, &payment).await
 }
 
@@ -263,11 +255,19 @@ async fn reply(state: &AppState, user: &str, payment: &Payment) -> Reply {
             "Payment is processing at the provider; the balance is credited once it settles",
             view,
         ),
-        PaymentStatus::Failed => envelope(
-            StatusCode::OK,
-            "Payment failed at the provider; nothing was credited",
-            view,
-        ),
+        // A retry of a declined payment is declined again, charging nothing.
+        PaymentStatus::Failed => {
+            return Err(ApiError::PaymentDeclined {
+                message: format!(
+                    "the payment was declined: {}",
+                    payment
+                        .failure_reason
+                        .as_deref()
+                        .unwrap_or("the provider reported it failed")
+                ),
+            }
+            .into())
+        }
         PaymentStatus::Refunded => envelope(
             StatusCode::OK,
             "Payment was refunded; its credits were removed",

@@ -118,11 +118,15 @@ pub async fn stripe(
     };
     let reference = field(&["data", "object", "id"])
         .ok_or_else(|| ApiError::field("data.object.id", "is required"))?;
+    // The payment id Tally put in the charge's metadata: it names the
+    // payment when a crash kept Tally from recording the provider's id.
+    let tally_id = field(&["data", "object", "metadata", "tally_payment_id"])
+        .and_then(|text| engine::PaymentId::parse(&text));
     // The offline test provider settles through the same route.
     for provider in ["stripe", "test"] {
         if let Some(payment) = state
             .engine
-            .settle_payment(provider, &id, &reference, succeeded)
+            .settle_payment(provider, &id, &reference, tally_id.as_ref(), succeeded)
             .await?
         {
             return Ok(HttpResponse::Ok().json(serde_json::json!({

@@ -10,8 +10,8 @@ use crate::error::Error;
 use crate::ids::{InvoiceId, PaymentId, PaymentMethodId};
 use crate::invoices::{self, BillingDetails, Invoice, InvoiceItem};
 use crate::lots::CreditKind;
-use crate::payments::{keys, Payment, PaymentStatus};
-use crate::store::{codec, Cf, WriteOp};
+use crate::payments::{keys, ChargeOutcome, Payment, PaymentStatus, Unsettled};
+use crate::store::{codec, Cf, Direction, Scan, WriteOp};
 use crate::wallet::Command;
 use rust_decimal::Decimal;
 
@@ -23,9 +23,17 @@ pub struct PaymentSpec {
     pub amount: Decimal,
     pub reason: Option<String>,
     pub distribution: Vec<(String, String)>,
-    /// The provider's name and its id of the charge.
+    /// The provider's name.
     pub provider: String,
-    pub provider_ref: String,
+}
+
+/// Most unsettled charges one reconciliation pass reads.
+const UNSETTLED_SCAN_MAX: usize = 4096;
+
+/// How long after its `attempts`-th ask a charge not seen settled is asked
+/// about again: 10 s, doubling, at most an hour.
+fn backoff_ms(attempts: u32) -> i64 {
+    (10_000_i64 << attempts.min(9)).min(3_600_000)
 }
 
 impl Engine {
@@ -52,26 +60,27 @@ impl Engine {
         }
     }
 
-    /// Records a payment the provider charged: completed (the general
-    /// wallet credited and the invoice issued, in one write) or still
-    /// processing (recorded, nothing credited). With a key already used,
-    /// the payment it made.
-    pub async fn record_payment(
+    /// Starts a payment: records it `processing`, with what its charge
+    /// will be (`Unsettled`, keyed by the payment id), in one write, before
+    /// the provider is called. A crash after the provider charged leaves
+    /// this record, and `unsettled_payments` finds it. With a key already
+    /// used, the payment it made (`true`: nothing was started).
+    pub async fn begin_payment(
         &self,
         spec: PaymentSpec,
-        status: PaymentStatus,
+        mut charge: Unsettled,
         key: Option<String>,
         fingerprint: Option<[u8; 32]>,
-    ) -> Result<(Payment, bool), Error> {
-        // The invoice lock: numbers stay gapless, and one key makes one
-        // payment however many requests race.
+    ) -> Result<(Payment, Unsettled, bool), Error> {
+        // The invoice lock: one key makes one payment however many
+        // requests race.
         let _guard = self.creation_lock(b"invoices\0counter").lock().await;
         if let Some(key) = &key {
             if let Some(found) = self.payment_for_key(&spec.user, key)? {
                 if found.fingerprint != fingerprint {
                     return Err(Error::IdempotencyKeyReused);
                 }
-                return Ok((found, true));
+                return Ok((found, charge, true));
             }
         }
         let general = self.account(&spec.user, Account::General).await?;
@@ -82,9 +91,9 @@ impl Engine {
             method_id: spec.method_id.clone(),
             amount: spec.amount,
             currency: general.currency,
-            status,
+            status: PaymentStatus::Processing,
             provider: spec.provider.clone(),
-            provider_ref: spec.provider_ref.clone(),
+            provider_ref: String::new(),
             reason: spec.reason.clone(),
             distribution: spec.distribution.clone(),
             wallet_id: Some(general.id.clone()),
@@ -96,51 +105,203 @@ impl Engine {
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
             refund_owed: None,
+            failure_reason: None,
         };
-        let client_key = key.as_ref().map(|key| WriteOp::Put {
-            cf: Cf::Payments,
-            key: keys::client_key(&spec.user, key),
-            value: codec::encode(&payment.id),
-        });
-        if status != PaymentStatus::Completed {
-            let mut ops = vec![
-                WriteOp::Put {
+        charge.charge_key = format!("tally:{}", payment.id);
+        charge.next_check_ms = now_ms + backoff_ms(0);
+        charge.attempts = 0;
+        let mut ops = vec![
+            WriteOp::Put {
+                cf: Cf::Payments,
+                key: keys::payment(&payment.id),
+                value: codec::encode(&payment),
+            },
+            WriteOp::Put {
+                cf: Cf::Payments,
+                key: keys::unsettled(&payment.id),
+                value: codec::encode(&charge),
+            },
+        ];
+        if let Some(key) = &key {
+            ops.push(WriteOp::Put {
+                cf: Cf::Payments,
+                key: keys::client_key(&spec.user, key),
+                value: codec::encode(&payment.id),
+            });
+        }
+        self.commit(ops).await?;
+        Ok((payment, charge, false))
+    }
+
+    /// Records what the provider said about payment `id`'s charge: a
+    /// success completes it (credit, record and invoice in one write), a
+    /// decline fails it, and still processing records the provider's id and
+    /// asks again later. A payment no longer processing (settled by a
+    /// webhook, a reconciliation or a racing request) is returned as it is:
+    /// a charge is credited once.
+    pub async fn settle_charge(
+        &self,
+        id: &PaymentId,
+        outcome: ChargeOutcome,
+    ) -> Result<Payment, Error> {
+        let _guard = self.creation_lock(b"invoices\0counter").lock().await;
+        let mut payment = self.payment(id)?.ok_or(Error::PaymentNotFound)?;
+        if payment.status != PaymentStatus::Processing {
+            // Settled already; a charge record left behind goes.
+            if self.unsettled(id)?.is_some() {
+                self.commit(vec![WriteOp::Delete {
+                    cf: Cf::Payments,
+                    key: keys::unsettled(id),
+                }])
+                .await?;
+            }
+            return Ok(payment);
+        }
+        let now_ms = self.shared.clock.now_ms();
+        match outcome {
+            ChargeOutcome::Succeeded { reference } => {
+                let mut extra = vec![WriteOp::Delete {
+                    cf: Cf::Payments,
+                    key: keys::unsettled(&payment.id),
+                }];
+                extra.extend(self.name_reference(&mut payment, &reference));
+                let general = self.account(&payment.user, Account::General).await?;
+                self.complete(payment, &general, extra).await
+            }
+            ChargeOutcome::Processing { reference } => {
+                let mut ops = self.name_reference(&mut payment, &reference);
+                if let Some(mut charge) = self.unsettled(&payment.id)? {
+                    charge.attempts = charge.attempts.saturating_add(1);
+                    charge.next_check_ms = now_ms + backoff_ms(charge.attempts);
+                    ops.push(WriteOp::Put {
+                        cf: Cf::Payments,
+                        key: keys::unsettled(&payment.id),
+                        value: codec::encode(&charge),
+                    });
+                }
+                payment.updated_at_ms = now_ms;
+                ops.push(WriteOp::Put {
                     cf: Cf::Payments,
                     key: keys::payment(&payment.id),
                     value: codec::encode(&payment),
-                },
-                WriteOp::Put {
-                    cf: Cf::Payments,
-                    key: keys::provider_ref(&payment.provider, &payment.provider_ref),
-                    value: codec::encode(&payment.id),
-                },
-            ];
-            ops.extend(client_key);
-            self.commit(ops).await?;
-            return Ok((payment, false));
+                });
+                self.commit(ops).await?;
+                Ok(payment)
+            }
+            ChargeOutcome::Declined { reason } => {
+                payment.status = PaymentStatus::Failed;
+                payment.failure_reason = Some(reason);
+                payment.updated_at_ms = now_ms;
+                self.commit(vec![
+                    WriteOp::Put {
+                        cf: Cf::Payments,
+                        key: keys::payment(&payment.id),
+                        value: codec::encode(&payment),
+                    },
+                    WriteOp::Delete {
+                        cf: Cf::Payments,
+                        key: keys::unsettled(&payment.id),
+                    },
+                ])
+                .await?;
+                Ok(payment)
+            }
         }
-        let ref_key = WriteOp::Put {
-            cf: Cf::Payments,
-            key: keys::provider_ref(&payment.provider, &payment.provider_ref),
-            value: codec::encode(&payment.id),
-        };
-        let mut extra: Vec<WriteOp> = client_key.into_iter().collect();
-        extra.push(ref_key);
-        let payment = self.complete(payment, &general, extra).await?;
-        Ok((payment, false))
     }
 
-    /// Applies a provider's event about the charge `reference`: a
-    /// processing payment completes (credited and invoiced, in one write) or
-    /// fails (recorded). Each event applies once (`keys::event`, written in
-    /// the same write); an event about a payment no longer processing, or
-    /// about no payment, changes nothing. Events may come twice or out of
-    /// order: the outcome is the first that settles it.
+    /// The provider could not be asked about payment `id` (a timeout, a
+    /// 429): ask again later, each time later than the last.
+    pub async fn postpone_charge(&self, id: &PaymentId) -> Result<(), Error> {
+        let _guard = self.creation_lock(b"invoices\0counter").lock().await;
+        let Some(mut charge) = self.unsettled(id)? else {
+            return Ok(());
+        };
+        charge.attempts = charge.attempts.saturating_add(1);
+        charge.next_check_ms = self.shared.clock.now_ms() + backoff_ms(charge.attempts);
+        self.commit(vec![WriteOp::Put {
+            cf: Cf::Payments,
+            key: keys::unsettled(id),
+            value: codec::encode(&charge),
+        }])
+        .await
+        .map(|_| ())
+    }
+
+    /// The charge of payment `id` not seen settled, if any.
+    pub fn unsettled(&self, id: &PaymentId) -> Result<Option<Unsettled>, Error> {
+        match self.shared.store.get(Cf::Payments, &keys::unsettled(id))? {
+            Some(bytes) => Ok(Some(codec::decode(Cf::Payments.name(), &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Payments whose charge is not seen settled and is due to be asked
+    /// about by `due_ms` (at most `limit`): what the reconciler asks the
+    /// provider about.
+    pub fn unsettled_payments(
+        &self,
+        due_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(Payment, Unsettled)>, Error> {
+        let pairs = self.shared.store.scan(Scan {
+            cf: Cf::Payments,
+            prefix: &[keys::UNSETTLED],
+            start_exclusive: None,
+            direction: Direction::Forward,
+            limit: UNSETTLED_SCAN_MAX,
+        })?;
+        let mut due = Vec::new();
+        for (_, value) in pairs {
+            let charge: Unsettled = codec::decode(Cf::Payments.name(), &value)?;
+            if charge.next_check_ms > due_ms {
+                continue;
+            }
+            let Some(id) = charge
+                .charge_key
+                .strip_prefix("tally:")
+                .and_then(PaymentId::parse)
+            else {
+                continue;
+            };
+            if let Some(payment) = self.payment(&id)? {
+                due.push((payment, charge));
+                if due.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    /// Names the provider's id of `payment`'s charge, when it had none: the
+    /// index a webhook finds it by.
+    fn name_reference(&self, payment: &mut Payment, reference: &str) -> Vec<WriteOp> {
+        if !payment.provider_ref.is_empty() || reference.is_empty() {
+            return Vec::new();
+        }
+        payment.provider_ref = reference.to_owned();
+        vec![WriteOp::Put {
+            cf: Cf::Payments,
+            key: keys::provider_ref(&payment.provider, reference),
+            value: codec::encode(&payment.id),
+        }]
+    }
+
+    /// Applies a provider's event about the charge `reference` (or, when
+    /// no payment names it yet, about payment `tally_id`, which the charge
+    /// carries in its metadata: a crash between the charge and its record
+    /// leaves the payment without the provider's id): a processing payment
+    /// completes (credited and invoiced, in one write) or fails (recorded).
+    /// Each event applies once (`keys::event`, written in the same write);
+    /// an event about a payment no longer processing, or about no payment,
+    /// changes nothing. Events may come twice or out of order: the outcome
+    /// is the first that settles it.
     pub async fn settle_payment(
         &self,
         provider: &str,
         event_id: &str,
         reference: &str,
+        tally_id: Option<&PaymentId>,
         succeeded: bool,
     ) -> Result<Option<Payment>, Error> {
         let _guard = self.creation_lock(b"invoices\0counter").lock().await;
@@ -154,33 +315,48 @@ impl Engine {
             key: seen,
             value: Vec::new(),
         };
-        let Some(bytes) = store.get(Cf::Payments, &keys::provider_ref(provider, reference))? else {
+        let by_reference =
+            match store.get(Cf::Payments, &keys::provider_ref(provider, reference))? {
+                Some(bytes) => Some(codec::decode::<PaymentId>(Cf::Payments.name(), &bytes)?),
+                None => None,
+            };
+        let found = match by_reference.as_ref().or(tally_id) {
+            Some(id) => self.payment(id)?.filter(|payment| {
+                payment.provider == provider
+                    && (payment.provider_ref.is_empty() || payment.provider_ref == reference)
+            }),
+            None => None,
+        };
+        let Some(mut payment) = found else {
             self.commit(vec![mark]).await?;
             return Ok(None);
         };
-        let id: PaymentId = codec::decode(Cf::Payments.name(), &bytes)?;
-        let payment = self.payment(&id)?.ok_or(Error::PaymentNotFound)?;
         if payment.status != PaymentStatus::Processing {
             self.commit(vec![mark]).await?;
             return Ok(Some(payment));
         }
+        let mut ops = vec![
+            mark,
+            WriteOp::Delete {
+                cf: Cf::Payments,
+                key: keys::unsettled(&payment.id),
+            },
+        ];
+        ops.extend(self.name_reference(&mut payment, reference));
         if succeeded {
             let general = self.account(&payment.user, Account::General).await?;
-            return self.complete(payment, &general, vec![mark]).await.map(Some);
+            return self.complete(payment, &general, ops).await.map(Some);
         }
-        let mut failed = payment;
-        failed.status = PaymentStatus::Failed;
-        failed.updated_at_ms = self.shared.clock.now_ms();
-        self.commit(vec![
-            WriteOp::Put {
-                cf: Cf::Payments,
-                key: keys::payment(&failed.id),
-                value: codec::encode(&failed),
-            },
-            mark,
-        ])
-        .await?;
-        Ok(Some(failed))
+        payment.status = PaymentStatus::Failed;
+        payment.failure_reason = Some("the provider reported the payment failed".to_owned());
+        payment.updated_at_ms = self.shared.clock.now_ms();
+        ops.push(WriteOp::Put {
+            cf: Cf::Payments,
+            key: keys::payment(&payment.id),
+            value: codec::encode(&payment),
+        });
+        self.commit(ops).await?;
+        Ok(Some(payment))
     }
 
     /// Applies a provider's refund of the charge `reference`, once per
