@@ -18,8 +18,11 @@ run: prerequisites
 
 # Every test: unit, property, simulation and end-to-end (real server on
 # 127.0.0.1). --show-output prints the crash loop's and the simulation's totals.
+# Then the seed-004 checkout in a real headless Chromium (the script installs
+# chromium and Playwright for Python when they are missing).
 test: prerequisites
 	cargo test --workspace -- --show-output
+	scripts/browser-checkout.sh $(CARGO_TARGET_DIR)/debug/tally
 
 # The benchmark harness: release build of the whole workspace (one feature set,
 # so RocksDB is built once), then every scenario beside its baseline.

@@ -1,7 +1,8 @@
 //! Payment sessions (seed 004) with the test provider: create, the checkout
 //! page, pay (redirected to the return URL with sessionId), the status and
-//! the balances per customer, product and coin; a declined card and an
-//! expired session credit nothing.
+//! the balances per customer, product and coin; a declined card credits
+//! nothing and leaves the session open for another card; an expired
+//! session credits nothing.
 
 use crate::common::{data_dir, Server};
 use serde_json::json;
@@ -72,26 +73,56 @@ fn a_checkout_session_is_paid_once_and_credits_its_customer() {
         balances.body["data"],
         json!([{"customer": "user_123141", "product": "product_123141", "coin": "USD", "balance": "15.00"}])
     );
-    let wallet = server.call("GET", "/v1/user/balance?user=user_123141", None, None);
-    assert_eq!(wallet.body["balance"], "15.00", "{:?}", wallet.body);
+    let wallet_balance = |server: &Server| {
+        let wallet = server.call("GET", "/v1/user/balance?user=user_123141", None, None);
+        wallet.body["balance"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(wallet_balance(&server), "15.00");
     assert!(page(&server, &format!("/checkout/{id}")).contains("completed"));
 
-    // A declined card: failed, nothing credited.
+    // A declined card: back to the page with the reason, the session still
+    // pending and nothing credited; another card then pays it.
     let declined = server.send("POST", "/v1/payment-sessions", &body);
     let declined_id = declined.body["id"].as_str().expect("id").to_owned();
-    let (status, _) = post_form(
+    let (status, location) = post_form(
         &server,
         &format!("/checkout/{declined_id}/pay"),
         "card=declined",
     );
     assert_eq!(status, 303);
+    assert_eq!(location, format!("/checkout/{declined_id}?declined=1"));
+    assert!(page(&server, &location).contains("Your card was declined"));
     let shown = server.call(
         "GET",
         &format!("/v1/payment-sessions/{declined_id}"),
         None,
         None,
     );
-    assert_eq!(shown.body["status"], "failed");
+    assert_eq!(shown.body["status"], "pending");
+    assert_eq!(wallet_balance(&server), "15.00");
+    let (status, _) = post_form(
+        &server,
+        &format!("/checkout/{declined_id}/pay"),
+        "card=visa",
+    );
+    assert_eq!(status, 303);
+    assert_eq!(wallet_balance(&server), "30.00");
+    // No card chosen: 400 naming the field; an unknown session: an HTML 404.
+    let (status, _) = post_form(&server, &format!("/checkout/{declined_id}/pay"), "");
+    assert_eq!(status, 400);
+    let missing = ureq::get(&format!("{}/checkout/cs_nope", server.base)).call();
+    match missing {
+        Err(ureq::Error::Status(404, response)) => {
+            assert!(response
+                .into_string()
+                .expect("html")
+                .contains("No such checkout session"))
+        }
+        other => panic!("{other:?}"),
+    }
     // A session left unpaid expires by the timer; paying it then credits nothing.
     let late = server.send("POST", "/v1/payment-sessions", &body);
     let late_id = late.body["id"].as_str().expect("id").to_owned();
@@ -104,8 +135,7 @@ fn a_checkout_session_is_paid_once_and_credits_its_customer() {
     );
     assert_eq!(shown.body["status"], "expired");
     post_form(&server, &format!("/checkout/{late_id}/pay"), "card=visa");
-    let wallet = server.call("GET", "/v1/user/balance?user=user_123141", None, None);
-    assert_eq!(wallet.body["balance"], "15.00");
+    assert_eq!(wallet_balance(&server), "30.00");
     // Bad input names its field.
     for (bad, field) in [
         (

@@ -206,81 +206,118 @@ fn escape(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// `GET /checkout/{id}`: the test provider's checkout page.
+/// The checkout page's query: `declined=1` after a declined card.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    declined: Option<String>,
+}
+
+/// A plain HTML page.
+fn html(status: actix_web::http::StatusCode, title: &str, body: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(format!(
+            r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;max-width:28rem;margin:3rem auto}}h1{{font-size:1.4rem}}#error{{color:#b00020}}</style></head>
+<body><h1>{title}</h1>
+{body}
+<p><small>Test checkout served by Tally (provider "test"): no card is charged.</small></p>
+</body></html>"#,
+            title = escape(title),
+        ))
+}
+
+/// `return_url` with `sessionId` added.
+fn return_target(session: &PaymentSession) -> String {
+    let separator = if session.return_url.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    format!("{}{separator}sessionId={}", session.return_url, session.id)
+}
+
+/// `GET /checkout/{id}`: the test provider's checkout page. A declined
+/// card brings the customer back here with the reason, the session still
+/// open, as a hosted checkout does: they may try another card or go back.
 pub async fn page(
     state: web::Data<AppState>,
     path: web::Path<String>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = state
-        .engine
-        .session(&session_id(&path)?)?
-        .ok_or(ApiError::PaymentNotFound)?;
+    let found = match SessionId::parse(&path) {
+        Some(id) => state.engine.session(&id)?,
+        None => None,
+    };
+    let Some(session) = found else {
+        return Ok(html(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "Checkout not found",
+            "<p>No such checkout session.</p>",
+        ));
+    };
     let amount = format!(
         "{} {}",
         money_text(session.amount, session.currency),
         session.currency
     );
     let body = if session.status == SessionStatus::Pending {
+        let error = if query.declined.is_some() {
+            "<p id=\"error\" role=\"alert\">Your card was declined. Choose another card.</p>\n"
+        } else {
+            ""
+        };
         format!(
-            r#"<form method="post" action="/checkout/{id}/pay">
+            r#"{error}<form method="post" action="/checkout/{id}/pay">
 <p><label><input type="radio" name="card" value="visa" checked> Test card 4242 4242 4242 4242 (succeeds)</label></p>
 <p><label><input type="radio" name="card" value="declined"> Test card 4000 0000 0000 0002 (declined)</label></p>
 <p><button type="submit" id="pay">Pay {amount}</button></p>
-</form>"#,
+</form>
+<p><a id="back" href="{back}">Cancel and go back</a></p>"#,
             id = session.id,
-            amount = escape(&amount)
+            amount = escape(&amount),
+            back = escape(&return_target(&session)),
         )
     } else {
         format!(
-            "<p id=\"status\">This payment is {}.</p>",
-            session.status.as_str()
+            "<p id=\"status\">This payment is {}.</p>\n<p><a id=\"back\" href=\"{}\">Go back</a></p>",
+            session.status.as_str(),
+            escape(&return_target(&session)),
         )
     };
-    let html = format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;max-width:28rem;margin:3rem auto}}h1{{font-size:1.4rem}}</style></head>
-<body><h1>{title}</h1><p>Amount: <strong id="amount">{amount}</strong></p>
-<p>Customer: {customer}, product: {product}</p>
-{body}
-<p><small>Test checkout served by Tally (provider "test"): no card is charged.</small></p>
-</body></html>"#,
-        title = escape(&session.title),
-        amount = escape(&amount),
-        customer = escape(&session.customer),
-        product = escape(&session.product),
+    let body = format!(
+        "<p>Amount: <strong id=\"amount\">{}</strong></p>\n{body}",
+        escape(&amount)
     );
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    Ok(html(actix_web::http::StatusCode::OK, &session.title, &body))
 }
 
 /// The checkout form.
 #[derive(Debug, Deserialize)]
 pub struct PayForm {
-    card: String,
+    card: Option<String>,
 }
 
-/// `POST /checkout/{id}/pay`: pays (or declines) and goes back to the
-/// return URL with `sessionId`.
+/// `POST /checkout/{id}/pay`: pays and goes back to the return URL with
+/// `sessionId`; a declined card goes back to the page, the session open.
 pub async fn pay(
     state: web::Data<AppState>,
     path: web::Path<String>,
     form: web::Form<PayForm>,
 ) -> Result<HttpResponse, ApiError> {
     let id = session_id(&path)?;
-    let paid = match form.card.as_str() {
-        "visa" => true,
-        "declined" => false,
+    let target = match form.card.as_deref() {
+        Some("visa") => return_target(&state.engine.finish_session(&id, true).await?),
+        Some("declined") => {
+            state
+                .engine
+                .session(&id)?
+                .ok_or(ApiError::PaymentNotFound)?;
+            format!("/checkout/{id}?declined=1")
+        }
         _ => return Err(ApiError::field("card", "must be visa or declined")),
     };
-    let session = state.engine.finish_session(&id, paid).await?;
-    let separator = if session.return_url.contains('?') {
-        '&'
-    } else {
-        '?'
-    };
-    let target = format!("{}{separator}sessionId={}", session.return_url, session.id);
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, target))
         .finish())
