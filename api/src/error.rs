@@ -100,6 +100,8 @@ pub enum ApiError {
     AmountOutOfRange { message: String, field: String },
     /// A queue is full; retry later.
     Overloaded,
+    /// The payment provider refused or did not answer; nothing was made.
+    ProviderUnavailable,
     /// Storage failed; nothing was acknowledged; retry later.
     StorageUnavailable,
     /// The server is stopping.
@@ -191,6 +193,9 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "amount_out_of_range")
             }
             ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            ApiError::ProviderUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable")
+            }
             ApiError::StorageUnavailable => {
                 (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
             }
@@ -243,6 +248,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { limit } => format!("request body is larger than {limit} bytes"),
             ApiError::RequestTimeout => "the request body did not arrive in time".into(),
             ApiError::Overloaded => "the server is at capacity; retry after the Retry-After delay".into(),
+            ApiError::ProviderUnavailable => "the payment provider refused or did not answer; nothing was made, retry later".into(),
             ApiError::StorageUnavailable => {
                 "the change could not be made durable and was not applied; retry with the same Idempotency-Key".into()
             }

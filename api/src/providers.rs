@@ -40,6 +40,33 @@ pub struct ChargeRequest<'a> {
     pub payment_id: &'a str,
 }
 
+/// A checkout session, as asked of a provider.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckoutRequest<'a> {
+    /// Tally's session id: the provider's `client_reference_id` and
+    /// metadata, and the idempotency key's root.
+    pub session_id: &'a str,
+    pub title: &'a str,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    /// Where the customer goes after paying, and after giving up.
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
+    /// When the provider stops taking the payment (Unix seconds).
+    pub expires_at_secs: i64,
+}
+
+/// What a provider answered to a checkout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checkout {
+    /// The provider hosts it: its id and the customer's URL.
+    Hosted { reference: String, url: String },
+    /// Tally serves its own page (`/checkout/{id}`): the test provider.
+    OwnPage,
+    /// The provider could not be reached or refused.
+    Unavailable { reason: String },
+}
+
 /// A payment provider.
 pub trait Provider: Send + Sync {
     /// The provider's name, as payments record it.
@@ -50,6 +77,9 @@ pub trait Provider: Send + Sync {
 
     /// Reads the charge `reference` again (a payment left processing).
     fn read(&self, reference: &str) -> Charge;
+
+    /// Creates a checkout session for a payment session.
+    fn checkout(&self, request: &CheckoutRequest<'_>) -> Checkout;
 }
 
 /// The offline provider for development and tests.
@@ -78,6 +108,10 @@ impl Provider for TestProvider {
         Charge::Processing {
             reference: reference.to_owned(),
         }
+    }
+
+    fn checkout(&self, _request: &CheckoutRequest<'_>) -> Checkout {
+        Checkout::OwnPage
     }
 }
 
@@ -139,6 +173,69 @@ impl Provider for StripeProvider {
             .call();
         intent_outcome(reply)
     }
+
+    /// A Checkout Session in `payment` mode with one line of the amount;
+    /// completion arrives by webhook (`checkout.session.*`).
+    fn checkout(&self, request: &CheckoutRequest<'_>) -> Checkout {
+        let amount = request.amount_minor.to_string();
+        let currency = request.currency.to_lowercase();
+        let expires = request.expires_at_secs.to_string();
+        let reply = self
+            .agent
+            .post(&format!("{}/v1/checkout/sessions", self.base_url))
+            .set("Authorization", &format!("Bearer {}", self.secret_key))
+            .set("Idempotency-Key", &format!("tally:{}", request.session_id))
+            .send_form(&[
+                ("mode", "payment"),
+                ("line_items[0][quantity]", "1"),
+                ("line_items[0][price_data][currency]", currency.as_str()),
+                ("line_items[0][price_data][unit_amount]", amount.as_str()),
+                (
+                    "line_items[0][price_data][product_data][name]",
+                    request.title,
+                ),
+                ("success_url", request.success_url),
+                ("cancel_url", request.cancel_url),
+                ("client_reference_id", request.session_id),
+                ("metadata[tally_session_id]", request.session_id),
+                ("expires_at", expires.as_str()),
+            ]);
+        let (status, json) = read_reply(reply);
+        let text = |key: &str| json.get(key).and_then(|value| value.as_str());
+        match (status, text("id"), text("url")) {
+            (Some(200), Some(id), Some(url)) => Checkout::Hosted {
+                reference: id.to_owned(),
+                url: url.to_owned(),
+            },
+            _ => Checkout::Unavailable {
+                reason: format!(
+                    "Stripe answered {}: {}",
+                    status.map_or_else(|| "nothing".to_owned(), |s| s.to_string()),
+                    json.pointer("/error/message")
+                        .and_then(|value| value.as_str())
+                        .unwrap_or_default()
+                ),
+            },
+        }
+    }
+}
+
+/// The status and JSON body of a reply; no status when none came.
+fn read_reply(reply: Result<ureq::Response, ureq::Error>) -> (Option<u16>, serde_json::Value) {
+    let (status, body) = match reply {
+        Ok(response) => (
+            response.status(),
+            response.into_string().unwrap_or_default(),
+        ),
+        Err(ureq::Error::Status(status, response)) => {
+            (status, response.into_string().unwrap_or_default())
+        }
+        Err(_) => return (None, serde_json::Value::Null),
+    };
+    (
+        Some(status),
+        serde_json::from_str(&body).unwrap_or_default(),
+    )
 }
 
 /// A PaymentIntent reply as a `Charge`: 200 by the intent's status, 402

@@ -51,9 +51,35 @@ pub struct PaymentSession {
     /// The wallet credited and its entry, once completed.
     pub wallet_id: Option<WalletId>,
     pub txn_id: Option<TxnId>,
+    /// The provider's hosted checkout (Stripe's Checkout Session); `None`:
+    /// Tally's own test checkout page.
+    pub checkout: Option<ProviderCheckout>,
 }
 
 impl crate::store::codec::Stored for PaymentSession {}
+
+/// A checkout hosted by a provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderCheckout {
+    /// `stripe`.
+    pub provider: String,
+    /// The provider's id of it (`cs_…`), which its webhooks name.
+    pub reference: String,
+    /// Where the customer pays.
+    pub url: String,
+}
+
+/// How a provider's event ends a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Paid at the provider: credited, even if Tally's clock expired it
+    /// meanwhile (the customer's money was taken).
+    Paid,
+    /// The payment failed (an asynchronous method bounced).
+    Failed,
+    /// The provider expired it unpaid.
+    Expired,
+}
 /// A deposited balance as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deposited(#[serde(with = "crate::money::decimal_serde")] pub Decimal);

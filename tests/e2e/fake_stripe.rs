@@ -5,7 +5,8 @@
 //! tokens do (`pm_card_chargeDeclined`: 402 `card_declined`;
 //! `pm_card_processing`: `processing`; else `succeeded`) and, as Stripe
 //! does, answers a repeated Idempotency-Key with the first answer;
-//! `GET /v1/payment_intents/{id}` reads one. Queued faults answer the next
+//! `GET /v1/payment_intents/{id}` reads one; `POST /v1/checkout/sessions`
+//! makes an open, unpaid Checkout Session with its URL. Queued faults answer the next
 //! requests with a 429 (nothing created) or stall past Tally's timeout
 //! (the intent *is* created: Stripe charged, Tally never heard).
 
@@ -44,6 +45,7 @@ struct State {
     /// Idempotency-Key → the first answer.
     answers: HashMap<String, (u16, String)>,
     intents: HashMap<String, serde_json::Value>,
+    checkouts: Vec<serde_json::Value>,
 }
 
 /// A running fake; it lives as long as the test process.
@@ -94,6 +96,11 @@ impl FakeStripe {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// Checkout Sessions created.
+    pub(crate) fn checkouts(&self) -> Vec<serde_json::Value> {
+        self.state.lock().expect("state").checkouts.clone()
     }
 
     /// The settings that point Tally at this fake.
@@ -232,12 +239,35 @@ fn answer(state: &mut State, call: &Call) -> (u16, String) {
             None => error(404, "invalid_request_error", "No such payment_intent"),
         };
     }
-    if call.method != "POST" || call.path != "/v1/payment_intents" {
-        return error(404, "invalid_request_error", "Unrecognized request URL");
-    }
     if let Some(first) = state.answers.get(&call.idempotency_key) {
         return first.clone();
     }
+    let answer = match (call.method.as_str(), call.path.as_str()) {
+        ("POST", "/v1/payment_intents") => payment_intent(state, call),
+        ("POST", "/v1/checkout/sessions") => checkout_session(state, call),
+        _ => return error(404, "invalid_request_error", "Unrecognized request URL"),
+    };
+    if !call.idempotency_key.is_empty() {
+        state
+            .answers
+            .insert(call.idempotency_key.clone(), answer.clone());
+    }
+    answer
+}
+
+fn checkout_session(state: &mut State, call: &Call) -> (u16, String) {
+    let id = format!("cs_fake_{}", state.checkouts.len() + 1);
+    let session = serde_json::json!({
+        "id": id, "object": "checkout.session", "status": "open", "payment_status": "unpaid",
+        "url": format!("https://checkout.stripe.test/c/pay/{id}"),
+        "client_reference_id": call.form.get("client_reference_id"),
+        "metadata": {"tally_session_id": call.form.get("metadata[tally_session_id]")},
+    });
+    state.checkouts.push(session.clone());
+    (200, session.to_string())
+}
+
+fn payment_intent(state: &mut State, call: &Call) -> (u16, String) {
     let id = format!("pi_fake_{}", state.intents.len() + 1);
     let field = |name: &str| call.form.get(name).cloned().unwrap_or_default();
     let token = field("payment_method");
@@ -253,7 +283,7 @@ fn answer(state: &mut State, call: &Call) -> (u16, String) {
         "metadata": {"tally_payment_id": field("metadata[tally_payment_id]")},
     });
     state.intents.insert(id.clone(), intent.clone());
-    let answer = if status == "requires_payment_method" {
+    if status == "requires_payment_method" {
         (
             402,
             serde_json::json!({"error": {"type": "card_error", "code": "card_declined",
@@ -263,11 +293,5 @@ fn answer(state: &mut State, call: &Call) -> (u16, String) {
         )
     } else {
         (200, intent.to_string())
-    };
-    if !call.idempotency_key.is_empty() {
-        state
-            .answers
-            .insert(call.idempotency_key.clone(), answer.clone());
     }
-    answer
 }

@@ -262,3 +262,132 @@ fn after_a_kill_stripes_webhook_names_the_payment_by_its_metadata_and_settles_it
     assert_eq!(fake.calls().len(), asked);
     server.assert_verified();
 }
+
+fn webhook(server: &Server, event: &Value) -> crate::common::Reply {
+    let body = event.to_string();
+    server.raw(
+        "POST",
+        "/v1/providers/stripe/webhook",
+        Some(&body),
+        &[("Stripe-Signature", &signed(WEBHOOK_SECRET, &body))],
+        None,
+    )
+}
+
+fn session_status(server: &Server, id: &str) -> String {
+    let shown = server.call("GET", &format!("/v1/payment-sessions/{id}"), None, None);
+    shown.body["status"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn a_payment_session_is_a_stripe_checkout_settled_by_its_webhooks_once() {
+    let fake = FakeStripe::start();
+    let dir = data_dir();
+    let server = start(dir.path(), &fake, &[], false);
+    let customer = "user_checkout";
+    let body = json!({"customer": customer, "product": "product_1", "title": "Deposit to App",
+        "amounts": {"USD": "15.00"}, "return_url": "https://shop.example/back?x=1"});
+    let create = |server: &Server| {
+        let created = server.send("POST", "/v1/payment-sessions", &body);
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        let id = created.body["id"].as_str().expect("id").to_owned();
+        (
+            id,
+            created.body["checkoutUrl"]
+                .as_str()
+                .expect("url")
+                .to_owned(),
+        )
+    };
+    let (paid, url) = create(&server);
+    assert_eq!(url, "https://checkout.stripe.test/c/pay/cs_fake_1");
+    let call = fake.calls().remove(0);
+    assert_eq!(
+        (call.method.as_str(), call.path.as_str()),
+        ("POST", "/v1/checkout/sessions")
+    );
+    assert_eq!(call.idempotency_key, format!("tally:{paid}"));
+    let form = |name: &str| call.form.get(name).cloned().unwrap_or_default();
+    assert_eq!(form("mode"), "payment");
+    assert_eq!(form("line_items[0][price_data][unit_amount]"), "1500");
+    assert_eq!(form("line_items[0][price_data][currency]"), "usd");
+    assert_eq!(
+        form("line_items[0][price_data][product_data][name]"),
+        "Deposit to App"
+    );
+    assert_eq!(form("client_reference_id"), paid);
+    assert_eq!(
+        form("success_url"),
+        format!("https://shop.example/back?x=1&sessionId={paid}")
+    );
+    assert!(form("expires_at").parse::<i64>().is_ok());
+    // Tally's own test page does not take a session Stripe hosts.
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let free = agent
+        .post(&format!("{}/checkout/{paid}/pay", server.base))
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .send_string("card=visa");
+    assert!(matches!(free, Err(ureq::Error::Status(404, _))), "{free:?}");
+    // Completed and paid: credited once, however often the event comes.
+    let mut checkout = fake.checkouts().remove(0);
+    checkout["status"] = json!("complete");
+    checkout["payment_status"] = json!("paid");
+    let completed = json!({"id": "evt_cs_1", "type": "checkout.session.completed",
+        "data": {"object": checkout}});
+    for _ in 0..2 {
+        assert_eq!(webhook(&server, &completed).status, 200);
+    }
+    assert_eq!(session_status(&server, &paid), "completed");
+    let balance = |server: &Server| {
+        let wallet = server.call(
+            "GET",
+            &format!("/v1/user/balance?user={customer}"),
+            None,
+            None,
+        );
+        wallet.body["balance"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(balance(&server), "15.00");
+    // A delayed method: completed unpaid waits; the async failure fails it;
+    // a late success for it changes nothing.
+    let (slow, _) = create(&server);
+    let mut checkout = fake.checkouts().remove(1);
+    checkout["status"] = json!("complete");
+    let unpaid = json!({"id": "evt_cs_2", "type": "checkout.session.completed",
+        "data": {"object": checkout.clone()}});
+    assert_eq!(webhook(&server, &unpaid).status, 200);
+    assert_eq!(session_status(&server, &slow), "pending");
+    let failed = json!({"id": "evt_cs_3", "type": "checkout.session.async_payment_failed",
+        "data": {"object": checkout.clone()}});
+    assert_eq!(webhook(&server, &failed).status, 200);
+    assert_eq!(session_status(&server, &slow), "failed");
+    let late = json!({"id": "evt_cs_4", "type": "checkout.session.async_payment_succeeded",
+        "data": {"object": checkout}});
+    assert_eq!(webhook(&server, &late).status, 200);
+    assert_eq!(session_status(&server, &slow), "failed");
+    // Expired at Stripe: expired here; an event naming another checkout
+    // than the session's changes nothing.
+    let (gone, _) = create(&server);
+    let checkout = fake.checkouts().remove(2);
+    let mut forged = checkout.clone();
+    forged["id"] = json!("cs_someone_else");
+    forged["payment_status"] = json!("paid");
+    let wrong = json!({"id": "evt_cs_5", "type": "checkout.session.completed",
+        "data": {"object": forged}});
+    assert_eq!(webhook(&server, &wrong).status, 200);
+    assert_eq!(session_status(&server, &gone), "pending");
+    let expired = json!({"id": "evt_cs_6", "type": "checkout.session.expired",
+        "data": {"object": checkout}});
+    assert_eq!(webhook(&server, &expired).status, 200);
+    assert_eq!(session_status(&server, &gone), "expired");
+    assert_eq!(balance(&server), "15.00");
+    // Stripe unreachable: 503, no session made.
+    fake.fail_next(&[Fault::RateLimit]);
+    let refused = server.send("POST", "/v1/payment-sessions", &body);
+    assert_eq!(refused.status, 503, "{:?}", refused.body);
+    assert_eq!(refused.code(), "provider_unavailable");
+    server.assert_verified();
+}

@@ -4,13 +4,17 @@
 //! endpoint secret, any of the `v1` matching, in constant time, within 300 s
 //! of now), then applied once per event id (`Engine::settle_payment`).
 //! `payment_intent.succeeded` completes a processing payment (credited and
-//! invoiced in one write), `payment_intent.payment_failed` fails it; other
-//! events are acknowledged and ignored. The key is `[payments]
+//! invoiced in one write), `payment_intent.payment_failed` fails it,
+//! `charge.refunded` refunds a completed one; `checkout.session.completed`
+//! (paid) and `async_payment_succeeded` complete a payment session (seed
+//! 004), `async_payment_failed` fails it and `expired` expires it
+//! (`Engine::settle_session`); other events are acknowledged and ignored. The key is `[payments]
 //! webhook_secret` (empty: every event is refused).
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
+use engine::sessions::SessionEnd;
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use subtle::ConstantTimeEq;
@@ -91,6 +95,42 @@ pub async fn stripe(
     let (Some(id), Some(kind)) = (field(&["id"]), field(&["type"])) else {
         return Err(ApiError::field("id", "and type are required"));
     };
+    let session_end = match kind.as_str() {
+        // Card payments are paid on completion; delayed methods say
+        // `unpaid` and settle with an async event later.
+        "checkout.session.completed" => {
+            match field(&["data", "object", "payment_status"]).as_deref() {
+                Some("paid" | "no_payment_required") => Some(SessionEnd::Paid),
+                _ => None,
+            }
+        }
+        "checkout.session.async_payment_succeeded" => Some(SessionEnd::Paid),
+        "checkout.session.async_payment_failed" => Some(SessionEnd::Failed),
+        "checkout.session.expired" => Some(SessionEnd::Expired),
+        _ => None,
+    };
+    if kind.starts_with("checkout.session.") {
+        let reference = field(&["data", "object", "id"])
+            .ok_or_else(|| ApiError::field("data.object.id", "is required"))?;
+        let session = field(&["data", "object", "client_reference_id"])
+            .or_else(|| field(&["data", "object", "metadata", "tally_session_id"]))
+            .and_then(|text| engine::SessionId::parse(&text));
+        let (Some(end), Some(session)) = (session_end, session) else {
+            return Ok(HttpResponse::Ok().json(serde_json::json!({"received": true})));
+        };
+        let settled = state
+            .engine
+            .settle_session("stripe", &id, &session, &reference, end)
+            .await?;
+        return Ok(HttpResponse::Ok().json(match settled {
+            Some(session) => serde_json::json!({
+                "received": true,
+                "session_id": session.id.to_string(),
+                "status": session.status.as_str(),
+            }),
+            None => serde_json::json!({"received": true}),
+        }));
+    }
     let succeeded = match kind.as_str() {
         "payment_intent.succeeded" => true,
         "payment_intent.payment_failed" => false,

@@ -7,10 +7,11 @@
 
 use crate::dto::{money_text, timestamp, MetadataValue};
 use crate::error::ApiError;
+use crate::providers::{Checkout, CheckoutRequest};
 use crate::state::AppState;
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use engine::money::parse_decimal;
-use engine::sessions::{PaymentSession, SessionStatus};
+use engine::sessions::{PaymentSession, ProviderCheckout, SessionStatus};
 use engine::{Currency, SessionId, SessionSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -64,7 +65,10 @@ fn view(session: &PaymentSession, base: &str) -> SessionView {
     SessionView {
         id: session.id.to_string(),
         object: "payment_session",
-        checkout_url: format!("{base}/checkout/{}", session.id),
+        checkout_url: match &session.checkout {
+            Some(hosted) => hosted.url.clone(),
+            None => format!("{base}/checkout/{}", session.id),
+        },
         status: session.status.as_str(),
         customer: session.customer.clone(),
         product: session.product.clone(),
@@ -118,15 +122,57 @@ pub async fn create(
             "must be an http(s) URL of at most 2048 characters",
         ));
     }
+    let metadata = crate::dto::metadata_from_map(&state.limits, body.metadata)?;
+    let now_ms = state.engine.now_ms();
+    let id = SessionId::generate(now_ms);
+    let back = with_session_id(&url, &id);
+    let amount_minor = rust_decimal::prelude::ToPrimitive::to_i64(
+        &(amount * rust_decimal::Decimal::from(10_i64.pow(currency.minor_units()))).trunc(),
+    )
+    .ok_or_else(|| ApiError::field(&format!("amounts.{coin}"), "is too large"))?;
+    // A provider that hosts its checkout makes it first, under this id (its
+    // key): a crash before the session is stored leaves a checkout nobody
+    // was sent to. Stripe takes 30 min to 24 h: a minute past ours.
+    let provider = std::sync::Arc::clone(&state.provider);
+    let (session_key, title_text, currency_code) = (id.to_string(), title.clone(), coin.clone());
+    let success = back.clone();
+    let expires_at_secs = (now_ms + SESSION_TTL_MS) / 1000 + 60;
+    let hosted = web::block(move || {
+        provider.checkout(&CheckoutRequest {
+            session_id: &session_key,
+            title: &title_text,
+            amount_minor,
+            currency: &currency_code,
+            success_url: &success,
+            cancel_url: &success,
+            expires_at_secs,
+        })
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?;
+    let checkout = match hosted {
+        Checkout::OwnPage => None,
+        Checkout::Hosted { reference, url } => Some(ProviderCheckout {
+            provider: state.provider.name().to_owned(),
+            reference,
+            url,
+        }),
+        Checkout::Unavailable { reason } => {
+            tracing::warn!(%reason, "payment provider refused or did not answer a checkout");
+            return Err(ApiError::ProviderUnavailable);
+        }
+    };
     let spec = SessionSpec {
+        id,
         customer,
         product,
         title,
         currency,
         amount,
         return_url: url,
-        metadata: crate::dto::metadata_from_map(&state.limits, body.metadata)?,
+        metadata,
         ttl_ms: SESSION_TTL_MS,
+        checkout,
     };
     let session = state.engine.create_session(spec).await?;
     Ok(HttpResponse::Created().json(view(&session, &base(&request))))
@@ -228,14 +274,15 @@ fn html(status: actix_web::http::StatusCode, title: &str, body: &str) -> HttpRes
         ))
 }
 
-/// `return_url` with `sessionId` added.
+/// `url` with `sessionId` added.
+fn with_session_id(url: &str, id: &SessionId) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}sessionId={id}")
+}
+
+/// The session's return URL with its `sessionId`.
 fn return_target(session: &PaymentSession) -> String {
-    let separator = if session.return_url.contains('?') {
-        '&'
-    } else {
-        '?'
-    };
-    format!("{}{separator}sessionId={}", session.return_url, session.id)
+    with_session_id(&session.return_url, &session.id)
 }
 
 /// `GET /checkout/{id}`: the test provider's checkout page. A declined
@@ -246,8 +293,12 @@ pub async fn page(
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    // Sessions a provider hosts are paid there, never here.
     let found = match SessionId::parse(&path) {
-        Some(id) => state.engine.session(&id)?,
+        Some(id) => state
+            .engine
+            .session(&id)?
+            .filter(|session| session.checkout.is_none()),
         None => None,
     };
     let Some(session) = found else {
@@ -307,6 +358,14 @@ pub async fn pay(
     form: web::Form<PayForm>,
 ) -> Result<HttpResponse, ApiError> {
     let id = session_id(&path)?;
+    // Sessions a provider hosts are paid there, never here.
+    if state
+        .engine
+        .session(&id)?
+        .is_none_or(|session| session.checkout.is_some())
+    {
+        return Err(ApiError::PaymentNotFound);
+    }
     let target = match form.card.as_deref() {
         Some("visa") => return_target(&state.engine.finish_session(&id, true).await?),
         Some("declined") => {

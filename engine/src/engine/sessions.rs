@@ -9,7 +9,7 @@ use crate::actor::{Job, RideAlong};
 use crate::error::Error;
 use crate::ids::SessionId;
 use crate::money::Currency;
-use crate::sessions::{keys, PaymentSession, SessionStatus};
+use crate::sessions::{keys, PaymentSession, ProviderCheckout, SessionEnd, SessionStatus};
 use crate::store::{codec, Cf, Direction, Scan, WriteOp};
 use crate::wallet::{Command, Metadata, WalletError};
 use rust_decimal::Decimal;
@@ -20,6 +20,9 @@ const BALANCES_MAX: usize = 1_000;
 /// What a client asks a session for.
 #[derive(Debug, Clone)]
 pub struct SessionSpec {
+    /// Made by the caller (`SessionId::generate`): a provider's checkout
+    /// is created under it before the session is stored.
+    pub id: SessionId,
     pub customer: String,
     pub product: String,
     pub title: String,
@@ -28,6 +31,8 @@ pub struct SessionSpec {
     pub return_url: String,
     pub metadata: Metadata,
     pub ttl_ms: i64,
+    /// The provider's hosted checkout, if it has one.
+    pub checkout: Option<ProviderCheckout>,
 }
 
 impl Engine {
@@ -44,7 +49,7 @@ impl Engine {
         }
         let now_ms = self.shared.clock.now_ms();
         let session = PaymentSession {
-            id: SessionId::generate(now_ms),
+            id: spec.id,
             customer: spec.customer,
             product: spec.product,
             title: spec.title,
@@ -58,6 +63,7 @@ impl Engine {
             updated_at_ms: now_ms,
             wallet_id: None,
             txn_id: None,
+            checkout: spec.checkout,
         };
         self.commit(vec![
             WriteOp::Put {
@@ -119,6 +125,90 @@ impl Engine {
             .await?;
             return Ok(session);
         }
+        self.credit_session(session, vec![unindex]).await
+    }
+
+    /// Applies a provider's event about session `id` (its checkout
+    /// `reference`), once per event id (the mark rides in the same write):
+    /// paid credits it (a pending session, or one Tally's clock expired
+    /// while the customer was paying), failed and expired end a pending
+    /// one. Anything else, or a session that is not this checkout's,
+    /// changes nothing. Duplicated or reordered events: the first that
+    /// ends it wins.
+    pub async fn settle_session(
+        &self,
+        provider: &str,
+        event_id: &str,
+        id: &SessionId,
+        reference: &str,
+        end: SessionEnd,
+    ) -> Result<Option<PaymentSession>, Error> {
+        let _guard = self.creation_lock(b"invoices\0counter").lock().await;
+        let seen = crate::payments::keys::event(provider, event_id);
+        if self.shared.store.get(Cf::Payments, &seen)?.is_some() {
+            return Ok(None);
+        }
+        let mark = WriteOp::Put {
+            cf: Cf::Payments,
+            key: seen,
+            value: Vec::new(),
+        };
+        let found = self.session(id)?.filter(|session| {
+            session.checkout.as_ref().is_some_and(|checkout| {
+                checkout.provider == provider && checkout.reference == reference
+            })
+        });
+        let Some(mut session) = found else {
+            self.commit(vec![mark]).await?;
+            return Ok(None);
+        };
+        let unindex = WriteOp::Delete {
+            cf: Cf::Payments,
+            key: keys::expiry(session.expires_at_ms, &session.id),
+        };
+        let status = session.status;
+        session.updated_at_ms = self.shared.clock.now_ms();
+        match end {
+            SessionEnd::Paid
+                if matches!(status, SessionStatus::Pending | SessionStatus::Expired) =>
+            {
+                self.credit_session(session, vec![unindex, mark])
+                    .await
+                    .map(Some)
+            }
+            SessionEnd::Failed | SessionEnd::Expired if status == SessionStatus::Pending => {
+                session.status = if end == SessionEnd::Failed {
+                    SessionStatus::Failed
+                } else {
+                    SessionStatus::Expired
+                };
+                self.commit(vec![
+                    WriteOp::Put {
+                        cf: Cf::Payments,
+                        key: keys::session(&session.id),
+                        value: codec::encode(&session),
+                    },
+                    unindex,
+                    mark,
+                ])
+                .await?;
+                Ok(Some(session))
+            }
+            _ => {
+                self.commit(vec![mark]).await?;
+                Ok(self.session(id)?)
+            }
+        }
+    }
+
+    /// Completes `session`: the customer's wallet credited once, tagged
+    /// with product and session, with the session, its deposited balance
+    /// and `extra` in the same write. The caller holds the payments lock.
+    async fn credit_session(
+        &self,
+        mut session: PaymentSession,
+        extra: Vec<WriteOp>,
+    ) -> Result<PaymentSession, Error> {
         let wallet = self.account(&session.customer, Account::General).await?;
         let coin = session.currency.to_string();
         let balance_key = keys::balance(&session.customer, &session.product, &coin);
@@ -146,8 +236,10 @@ impl Engine {
                     key: balance_key.clone(),
                     value: codec::encode(&total),
                 },
-                unindex.clone(),
             ]
+            .into_iter()
+            .chain(extra.iter().cloned())
+            .collect()
         }));
         let mut metadata = vec![
             ("session_id".to_owned(), session.id.to_string()),
