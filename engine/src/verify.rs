@@ -16,7 +16,10 @@
 //! ledger's at the checkpoint, and each hold's record (status, entries,
 //! pending index) says what the ledger says. Per idempotency
 //! record: its entry exists and carries the record's key. Per index entry:
-//! the wallet exists and belongs to that customer (or user).
+//! the wallet exists and belongs to that customer (or user). Payments and
+//! payment sessions against their deposits and invoices: `verify/payments`.
+
+mod payments;
 
 use crate::holds::{self, HoldRecord, HoldStatus, HoldStep};
 use crate::idempotency;
@@ -123,6 +126,7 @@ pub fn verify(view: &dyn ReadView) -> Result<Report, StoreError> {
         }
         Ok(())
     })?;
+    payments::verify(view, &mut report)?;
     Ok(report)
 }
 

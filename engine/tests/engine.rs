@@ -395,3 +395,90 @@ async fn a_failed_write_releases_its_event_ids_so_later_events_stay_listable() {
     assert_eq!(listed, vec![(1, &first), (3, &second)]);
     engine.shutdown();
 }
+
+#[actix_rt::test]
+async fn verify_finds_a_payment_that_disagrees_with_its_deposit_or_charge_record() {
+    use engine::payments::{keys, ChargeOutcome, Payment, PaymentStatus, Unsettled};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = prometheus::Registry::new();
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let faults = Faults::default();
+    let layer = faults.layer();
+    let engine =
+        Engine::open_layered(config(dir.path()), clock, &registry, Some(layer)).expect("opens");
+    let begin = |amount: &str| {
+        let spec = engine::PaymentSpec {
+            user: "payer".into(),
+            method_id: engine::PaymentMethodId::generate(1),
+            amount: amount.parse().expect("amount"),
+            reason: None,
+            distribution: Vec::new(),
+            provider: "test".into(),
+        };
+        let charge = Unsettled {
+            token: "pm_card_visa".into(),
+            amount_minor: 0,
+            currency: "USD".into(),
+            charge_key: String::new(),
+            next_check_ms: 0,
+            attempts: 0,
+        };
+        engine.begin_payment(spec, charge, None, None)
+    };
+    let (paid, _, _) = begin("12.50").await.expect("begins");
+    let paid = engine
+        .settle_charge(
+            &paid.id,
+            ChargeOutcome::Succeeded {
+                reference: "ch_1".into(),
+            },
+        )
+        .await
+        .expect("settles");
+    assert_eq!(paid.status, PaymentStatus::Completed);
+    let (waiting, _, _) = begin("3.00").await.expect("begins");
+    let clean = engine.verify().expect("verifies");
+    assert!(clean.is_clean(), "{:?}", clean.mismatches);
+
+    // Behind the engine's back: the completed payment says 13.50 (its
+    // deposit credited 12.50), and the processing one loses its charge
+    // record (a crash could never reconcile it).
+    let store = faults.inner();
+    let key = keys::payment(&paid.id);
+    let mut stored: Payment = engine::store::codec::decode(
+        "payments",
+        &store
+            .get(engine::store::Cf::Payments, &key)
+            .expect("get")
+            .expect("present"),
+    )
+    .expect("decodes");
+    stored.amount = "13.50".parse().expect("amount");
+    let ops = [
+        WriteOp::Put {
+            cf: engine::store::Cf::Payments,
+            key,
+            value: engine::store::codec::encode(&stored),
+        },
+        WriteOp::Delete {
+            cf: engine::store::Cf::Payments,
+            key: keys::unsettled(&waiting.id),
+        },
+    ];
+    store.write(&[&ops[..]], true).expect("writes");
+    let report = engine.verify().expect("verifies");
+    let found: Vec<String> = report.mismatches.iter().map(ToString::to_string).collect();
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|m| m.contains("its deposit credited Some(12.5)")),
+        "{found:?}"
+    );
+    assert!(found.iter().any(|m| m.contains("invoice")), "{found:?}");
+    assert!(
+        found.iter().any(|m| m.contains("unsettled = false")),
+        "{found:?}"
+    );
+    engine.shutdown();
+}
