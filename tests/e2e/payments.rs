@@ -187,6 +187,15 @@ fn a_payment_credits_records_and_invoices_once() {
             "credit_distribution": [{"amount": "10.001"}]}),
             "credit_distribution[0].amount",
         ),
+        (
+            json!({"payment_method_id": visa2, "amount": "10.00",
+            "credit_distribution": [{"credit_type": "gold", "amount": "10.00"}]}),
+            "credit_distribution[0].credit_type",
+        ),
+        (
+            json!({"payment_method_id": visa2, "amount": "0.00"}),
+            "amount",
+        ),
     ] {
         let reply = as_user(
             &server,
@@ -363,5 +372,104 @@ fn a_processing_payment_is_settled_once_by_a_signed_webhook() {
     );
     assert_eq!(failed.body["data"]["status"], "failed");
     assert_eq!(general(&server, user), "0.00");
+    server.assert_verified();
+}
+
+#[test]
+fn a_user_key_reaches_its_own_methods_and_payments_only_and_no_sessions() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let key_of = |user: &str| {
+        let made = server.send(
+            "POST",
+            "/v1/admin/api-keys",
+            &json!({"name": format!("{user}-app"), "scope": "user", "user": user}),
+        );
+        assert_eq!(made.status, 201, "{:?}", made.body);
+        made.body["secret"].as_str().expect("secret").to_owned()
+    };
+    let (mine, theirs) = (key_of("user_a"), key_of("user_b"));
+    let with = |key: &str, method: &str, path: &str, body: Option<Value>| {
+        let body = body.map(|body| body.to_string());
+        server.raw(
+            method,
+            path,
+            body.as_deref(),
+            &[("Authorization", &format!("Bearer {key}"))],
+            None,
+        )
+    };
+    let added = with(
+        &mine,
+        "POST",
+        "/api/v1/wallet/payment-methods",
+        Some(json!({"type": "credit_card", "name": "Mine",
+            "details": {"last4": "4242", "brand": "visa", "token": "pm_card_visa"}})),
+    );
+    assert_eq!(added.status, 201, "{:?}", added.body);
+    let method = added.body["data"]["id"].as_str().expect("id").to_owned();
+    let paid = with(
+        &mine,
+        "POST",
+        "/api/v1/wallet/payments",
+        Some(json!({"payment_method_id": method, "amount": "20.00"})),
+    );
+    assert_eq!(paid.status, 200, "{:?}", paid.body);
+    let payment = paid.body["data"]["transaction"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // The other user's key: none of it exists for them.
+    for (verb, path, body) in [
+        (
+            "GET",
+            format!("/api/v1/wallet/payment-methods/{method}"),
+            None,
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/wallet/payment-methods/{method}"),
+            Some(json!({"status": "inactive"})),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/wallet/payment-methods/{method}/default"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/wallet/payment-methods/{method}"),
+            None,
+        ),
+        (
+            "GET",
+            format!("/api/v1/wallet/payments/{payment}/status"),
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/wallet/payments".to_owned(),
+            Some(json!({"payment_method_id": method, "amount": "1.00"})),
+        ),
+    ] {
+        let reply = with(&theirs, verb, &path, body);
+        assert_eq!(reply.status, 404, "{verb} {path}: {:?}", reply.body);
+    }
+    let listed = with(&theirs, "GET", "/api/v1/wallet/payment-methods", None);
+    assert_eq!(listed.body["data"], json!([]), "{:?}", listed.body);
+    // Sessions and the balances per customer are the merchant's: no user key.
+    for (verb, path) in [("POST", "/v1/payment-sessions"), ("GET", "/v1/balances")] {
+        let reply = with(&mine, verb, path, Some(json!({})));
+        assert_eq!(reply.status, 403, "{verb} {path}: {:?}", reply.body);
+    }
+    // Mine still stands, charged once.
+    let status = with(
+        &mine,
+        "GET",
+        &format!("/api/v1/wallet/payments/{payment}/status"),
+        None,
+    );
+    assert_eq!(status.body["data"]["status"], "completed");
+    assert_eq!(general(&server, "user_a"), "20.00");
     server.assert_verified();
 }

@@ -105,10 +105,18 @@ pub async fn process(
             let value = parse_decimal(&part.amount, minor)
                 .map_err(|error| ApiError::amount(&field, error))?;
             sum += value;
-            distribution.push((
-                part.credit_type.clone().unwrap_or_else(|| "general".into()),
-                money_text(value, currency),
-            ));
+            let credit_type = match part.credit_type.as_deref() {
+                None | Some("general") => "general",
+                Some("ai") => "ai",
+                Some(_) => {
+                    return Err(ApiError::field(
+                        &format!("credit_distribution[{index}].credit_type"),
+                        "must be general or ai",
+                    )
+                    .into())
+                }
+            };
+            distribution.push((credit_type.to_owned(), money_text(value, currency)));
         }
         if sum != amount {
             return Err(ApiError::field(
