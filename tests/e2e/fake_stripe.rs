@@ -98,6 +98,14 @@ impl FakeStripe {
             .collect()
     }
 
+    /// Moves a PaymentIntent to `status` (as Stripe does when a delayed
+    /// payment settles).
+    pub(crate) fn set_intent_status(&self, id: &str, status: &str) {
+        if let Some(intent) = self.state.lock().expect("state").intents.get_mut(id) {
+            intent["status"] = serde_json::json!(status);
+        }
+    }
+
     /// Checkout Sessions created.
     pub(crate) fn checkouts(&self) -> Vec<serde_json::Value> {
         self.state.lock().expect("state").checkouts.clone()

@@ -163,6 +163,42 @@ fn a_rate_limited_or_timed_out_charge_is_processing_then_reconciled_once() {
     server.assert_verified();
 }
 
+#[test]
+fn a_charge_processing_at_stripe_is_read_again_until_it_settles_once() {
+    let fake = FakeStripe::start();
+    let dir = data_dir();
+    let server = start(dir.path(), &fake, &[], true);
+    let user = "user_slow";
+    let slow = card(&server, user, "pm_card_processing");
+    let waiting = pay(&server, user, &slow, "9.00", "order-slow");
+    assert_eq!(waiting.status, 202, "{:?}", waiting.body);
+    assert_eq!(transaction(&waiting)["gateway_transaction_id"], "pi_fake_1");
+    // Due 20 s after the processing answer: read (GET), still processing;
+    // nothing credited.
+    server.advance(25);
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(
+        (calls[1].method.as_str(), calls[1].path.as_str()),
+        ("GET", "/v1/payment_intents/pi_fake_1")
+    );
+    assert_eq!(calls[1].authorization, format!("Bearer {SECRET_KEY}"));
+    assert_eq!(general(&server, user), "0.00");
+    // Stripe settles it; the next read (40 s later) credits it, once.
+    fake.set_intent_status("pi_fake_1", "succeeded");
+    server.advance(30);
+    assert_eq!(general(&server, user), "0.00", "not due yet");
+    server.advance(15);
+    assert_eq!(general(&server, user), "9.00");
+    let asked = fake.calls().len();
+    server.advance(3600);
+    assert_eq!(fake.calls().len(), asked);
+    let settled = pay(&server, user, &slow, "9.00", "order-slow");
+    assert_eq!(settled.status, 200, "{:?}", settled.body);
+    assert_eq!(general(&server, user), "9.00");
+    server.assert_verified();
+}
+
 /// Starts a payment on a server that pauses between Stripe's success and
 /// its record, waits for Stripe to be charged, and SIGKILLs the server.
 fn charge_then_kill(dir: &std::path::Path, fake: &FakeStripe, user: &str) {
