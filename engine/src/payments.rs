@@ -71,7 +71,13 @@ pub struct Payment {
     pub failure_reason: Option<String>,
 }
 
-impl crate::store::codec::Stored for Payment {}
+/// Payments written before `refund_owed` or `failure_reason` read with
+/// them `None`.
+impl crate::store::codec::Stored for Payment {
+    fn decode_current(body: &[u8]) -> Result<Self, String> {
+        crate::store::codec::body_or_trailing_none(body)
+    }
+}
 
 /// A payment whose charge Tally has not seen settled: written with the
 /// payment, before the provider is called, and removed in the write that
@@ -161,5 +167,52 @@ pub mod keys {
         out.push(0);
         out.extend_from_slice(key.as_bytes());
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::codec;
+
+    #[test]
+    fn a_payment_written_before_failure_reason_reads_with_none() {
+        let payment = Payment {
+            id: PaymentId::generate(1),
+            user: "u".into(),
+            method_id: PaymentMethodId::generate(1),
+            amount: Decimal::new(1250, 2),
+            currency: Currency::parse("USD").expect("usd"),
+            status: PaymentStatus::Completed,
+            provider: "test".into(),
+            provider_ref: "ch_1".into(),
+            reason: Some("r".into()),
+            distribution: vec![("general".into(), "12.50".into())],
+            wallet_id: None,
+            txn_id: None,
+            invoice_id: None,
+            invoice_number: Some("INV-2026-000001".into()),
+            idempotency_key: Some("k".into()),
+            fingerprint: Some([7; 32]),
+            created_at_ms: 1,
+            updated_at_ms: 2,
+            refund_owed: Some(Decimal::ONE),
+            failure_reason: None,
+        };
+        let mut bytes = codec::encode(&payment);
+        assert_eq!(bytes.pop(), Some(0), "None is one 0 byte, last");
+        let older: Payment = codec::decode("payments", &bytes).expect("reads");
+        assert_eq!(older, payment);
+        // Before refund_owed too: two fields short.
+        let mut oldest = payment.clone();
+        oldest.refund_owed = None;
+        let mut bytes = codec::encode(&oldest);
+        bytes.truncate(bytes.len() - 2);
+        let read: Payment = codec::decode("payments", &bytes).expect("reads");
+        assert_eq!(read, oldest);
+        let mut declined = payment.clone();
+        declined.failure_reason = Some("Your card was declined.".into());
+        let read: Payment = codec::decode("payments", &codec::encode(&declined)).expect("reads");
+        assert_eq!(read, declined);
     }
 }

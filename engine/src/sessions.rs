@@ -56,7 +56,12 @@ pub struct PaymentSession {
     pub checkout: Option<ProviderCheckout>,
 }
 
-impl crate::store::codec::Stored for PaymentSession {}
+/// Sessions written before `checkout` read with it `None`.
+impl crate::store::codec::Stored for PaymentSession {
+    fn decode_current(body: &[u8]) -> Result<Self, String> {
+        crate::store::codec::body_or_trailing_none(body)
+    }
+}
 
 /// A checkout hosted by a provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -39,6 +39,32 @@ pub trait Stored: Serialize + DeserializeOwned {
     fn decode_v3(body: &[u8]) -> Result<Self, String> {
         body_of(body)
     }
+
+    /// Decodes a body of the current format. A type that gained a trailing
+    /// `Option` field after its records were first written reads the older,
+    /// shorter records with `body_or_trailing_none`.
+    fn decode_current(body: &[u8]) -> Result<Self, String> {
+        body_of(body)
+    }
+}
+
+/// Decodes a body of `T`, or, when it ends a few fields short, the body
+/// with those last fields `None` (bincode writes `None` as one 0 byte): a
+/// record written before `T` gained trailing `Option` fields reads as it
+/// was.
+pub(crate) fn body_or_trailing_none<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    /// Most trailing fields a record may lack.
+    const MISSING_MAX: usize = 4;
+    body_of(body).or_else(|error| {
+        let mut grown = body.to_vec();
+        for _ in 0..MISSING_MAX {
+            grown.push(0);
+            if let Ok(value) = body_of(&grown) {
+                return Ok(value);
+            }
+        }
+        Err(error)
+    })
 }
 
 /// Decodes a bincode body of `T`.
@@ -77,7 +103,7 @@ fn append<T: Serialize>(value: &T, bytes: &mut Vec<u8>) {
 pub fn decode<T: Stored>(cf: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt { cf, reason };
     match bytes.split_first() {
-        Some((&FORMAT_VERSION, body)) => body_of(body).map_err(corrupt),
+        Some((&FORMAT_VERSION, body)) => T::decode_current(body).map_err(corrupt),
         Some((&V3, body)) => T::decode_v3(body).map_err(corrupt),
         Some((version, _)) => Err(corrupt(format!("unknown format version {version}"))),
         None => Err(corrupt("empty value".into())),

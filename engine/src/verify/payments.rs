@@ -139,7 +139,12 @@ fn verify_payment(
     let unsettled = view
         .get(Cf::Payments, &payment_keys::unsettled(&payment.id))?
         .is_some();
-    if unsettled != (payment.status == PaymentStatus::Processing) {
+    // A processing payment must be findable again: by its charge record,
+    // or (one recorded before charge records existed) by the provider's id
+    // its webhook names.
+    let processing = payment.status == PaymentStatus::Processing;
+    let findable = unsettled || !payment.provider_ref.is_empty();
+    if (processing && !findable) || (!processing && unsettled) {
         bad(format!(
             "is {} but its charge record says unsettled = {unsettled}",
             payment.status.as_str()
