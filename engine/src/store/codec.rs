@@ -57,8 +57,8 @@ pub(crate) fn body_or_trailing_none<T: DeserializeOwned>(body: &[u8]) -> Result<
     const MISSING_MAX: usize = 4;
     body_of(body).or_else(|error| {
         let mut grown = body.to_vec();
-        for _ in 0..MISSING_MAX {
-            grown.push(0);
+        for missing in 1..=MISSING_MAX {
+            grown.resize(body.len() + missing, 0);
             if let Ok(value) = body_of(&grown) {
                 return Ok(value);
             }
