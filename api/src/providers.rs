@@ -63,6 +63,9 @@ pub enum Checkout {
     Hosted { reference: String, url: String },
     /// Tally serves its own page (`/checkout/{id}`): the test provider.
     OwnPage,
+    /// The provider refused the request (a bad amount, say): retrying the
+    /// same request cannot help.
+    Refused { reason: String },
     /// The provider could not be reached or refused.
     Unavailable { reason: String },
 }
@@ -207,6 +210,13 @@ impl Provider for StripeProvider {
                 reference: id.to_owned(),
                 url: url.to_owned(),
             },
+            (Some(400), _, _) => Checkout::Refused {
+                reason: json
+                    .pointer("/error/message")
+                    .and_then(|value| value.as_str())
+                    .unwrap_or("the request was refused")
+                    .to_owned(),
+            },
             _ => Checkout::Unavailable {
                 reason: format!(
                     "Stripe answered {}: {}",
@@ -239,7 +249,8 @@ fn read_reply(reply: Result<ureq::Response, ureq::Error>) -> (Option<u16>, serde
 }
 
 /// A PaymentIntent reply as a `Charge`: 200 by the intent's status, 402
-/// declined with Stripe's message, anything else (429, 5xx, no answer)
+/// and other final refusals (400, 401, 403, 404) declined with Stripe's
+/// message, anything else (409, 429, 5xx, no answer, an unreadable reply)
 /// unavailable, to be asked again.
 fn intent_outcome(reply: Result<ureq::Response, ureq::Error>) -> Charge {
     let (status, body) = match reply {
@@ -264,20 +275,39 @@ fn intent_outcome(reply: Result<ureq::Response, ureq::Error>) -> Charge {
             .map(str::to_owned)
     };
     match status {
-        200 => {
-            let reference = text(&["id"]).unwrap_or_default();
-            match text(&["status"]).as_deref() {
-                Some("succeeded") => Charge::Succeeded { reference },
-                Some("processing") => Charge::Processing { reference },
-                _ => Charge::Declined {
-                    reason: text(&["last_payment_error", "message"])
-                        .unwrap_or_else(|| "the payment needs another method or action".into()),
-                },
-            }
-        }
+        // A reply that names no intent (cut short, unreadable) says nothing
+        // about the charge: ask again.
+        200 => match (text(&["id"]), text(&["status"]).as_deref()) {
+            (Some(reference), Some("succeeded")) => Charge::Succeeded { reference },
+            (Some(reference), Some("processing")) => Charge::Processing { reference },
+            (
+                Some(_),
+                Some(
+                    "requires_payment_method"
+                    | "requires_action"
+                    | "requires_confirmation"
+                    | "canceled",
+                ),
+            ) => Charge::Declined {
+                reason: text(&["last_payment_error", "message"])
+                    .unwrap_or_else(|| "the payment needs another method or action".into()),
+            },
+            _ => Charge::Unavailable {
+                reason: "Stripe's reply named no PaymentIntent status".into(),
+            },
+        },
         402 => Charge::Declined {
             reason: text(&["error", "message"]).unwrap_or_else(|| "card declined".into()),
         },
+        // Refusals a retry cannot change (a bad parameter or token, a bad
+        // key, an unknown intent) end the payment.
+        400 | 401 | 403 | 404 => Charge::Declined {
+            reason: format!(
+                "Stripe refused the charge ({status}): {}",
+                text(&["error", "message"]).unwrap_or_default()
+            ),
+        },
+        // 409 (the key is in use by a concurrent call), 429, 5xx.
         _ => Charge::Unavailable {
             reason: format!(
                 "Stripe answered {status}: {}",

@@ -20,6 +20,12 @@ use std::time::Duration;
 /// Most charges one pass asks about.
 const PASS_MAX: usize = 256;
 
+/// How long after a payment began its charge may be asked again with the
+/// same key: Stripe keeps an idempotency key 24 hours, after which the same
+/// request would be a second charge. Later, only a read (once the
+/// provider's id is known) or the provider's webhook settles it.
+const RECHARGE_WINDOW_MS: i64 = 23 * 3600 * 1000;
+
 /// Asks `provider` about `payment`'s charge and records the answer. An
 /// unreachable provider postpones the question; the payment is returned as
 /// it stands. `pause` (tests only) waits between a success and its record.
@@ -30,6 +36,13 @@ pub async fn ask(
     charge: &Unsettled,
     pause: Duration,
 ) -> Result<Payment, engine::Error> {
+    if payment.provider_ref.is_empty()
+        && engine.now_ms() - payment.created_at_ms > RECHARGE_WINDOW_MS
+    {
+        tracing::error!(payment = %payment.id, "a charge unsettled for 23 hours is no longer asked again (its key may have expired at the provider); the provider's webhook can still settle it");
+        engine.postpone_charge(&payment.id).await?;
+        return Ok(payment.clone());
+    }
     let asker = Arc::clone(provider);
     let reference = payment.provider_ref.clone();
     let request = charge.clone();
@@ -71,18 +84,29 @@ pub async fn ask(
     engine.settle_charge(&payment.id, outcome).await
 }
 
-/// Asks about every unsettled charge due by `due_ms` (at most `PASS_MAX`);
-/// returns how many were asked about. One failure does not stop the rest.
+/// Asks about every unsettled charge of this provider due by `due_ms` (at
+/// most `PASS_MAX`, and none once `budget` has passed); returns how many
+/// were asked about. One failure does not stop the rest. A charge made
+/// through another provider (the deployment switched) is left to that
+/// provider's webhooks: never asked of this one.
 pub async fn pass(
     engine: &Engine,
     provider: &Arc<dyn Provider>,
     due_ms: i64,
-    pause: Duration,
+    budget: Option<Duration>,
 ) -> Result<usize, engine::Error> {
+    let started = std::time::Instant::now();
     let due = engine.unsettled_payments(due_ms, PASS_MAX)?;
-    let count = due.len();
+    let mut count = 0;
     for (payment, charge) in due {
-        match ask(engine, provider, &payment, &charge, pause).await {
+        if payment.provider != provider.name() {
+            continue;
+        }
+        if budget.is_some_and(|budget| started.elapsed() > budget) {
+            break;
+        }
+        count += 1;
+        match ask(engine, provider, &payment, &charge, Duration::ZERO).await {
             Ok(settled) if settled.status != PaymentStatus::Processing => {
                 tracing::info!(payment = %settled.id, status = settled.status.as_str(), "unsettled payment reconciled");
             }
@@ -106,7 +130,7 @@ pub fn start_reconciler(
         let provider = Arc::clone(&provider);
         Box::pin(async move {
             let now_ms = engine.now_ms();
-            let asked = pass(&engine, &provider, now_ms, Duration::ZERO).await?;
+            let asked = pass(&engine, &provider, now_ms, None).await?;
             Ok((asked == PASS_MAX).then_some(Duration::ZERO))
         })
     });

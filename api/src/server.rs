@@ -38,6 +38,9 @@ pub enum ServeError {
     },
 }
 
+/// How long the start may spend asking about unsettled payments.
+const STARTUP_RECONCILE_BUDGET: Duration = Duration::from_secs(15);
+
 fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> ServeError {
     move |source| ServeError::Io { context, source }
 }
@@ -90,11 +93,17 @@ pub async fn run(settings: Settings, listener: TcpListener) -> Result<(), ServeE
         );
     }
     // Charges a crash (or a provider's timeout) left unsettled are asked
-    // about again, every one of them, before anything is served.
+    // about again before anything is served; bounded, so a provider that
+    // is down does not keep the server from serving (the rest is the
+    // reconciler's).
     let provider = settings.payments.provider();
-    let reconciled = crate::reconcile::pass(&engine, &provider, i64::MAX, Duration::ZERO).await?;
-    if reconciled > 0 {
-        tracing::warn!(reconciled, "payments left unsettled were asked about again");
+    match crate::reconcile::pass(&engine, &provider, i64::MAX, Some(STARTUP_RECONCILE_BUDGET)).await
+    {
+        Ok(0) => {}
+        Ok(reconciled) => {
+            tracing::warn!(reconciled, "payments left unsettled were asked about again")
+        }
+        Err(error) => tracing::error!(%error, "reconciling payments at start failed"),
     }
     let deliverer = (!settings.webhooks.endpoints.is_empty())
         .then(|| Deliverer::start(Arc::clone(&engine), settings.webhooks.clone()));

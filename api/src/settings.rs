@@ -190,6 +190,12 @@ impl Settings {
         if !matches!(self.payments.provider.as_str(), "test" | "stripe") {
             return Err(invalid("payments.provider", "must be test or stripe"));
         }
+        if self.payments.provider == "stripe" && self.payments.webhook_secret.is_empty() {
+            return Err(invalid(
+                "payments.webhook_secret",
+                "is required with provider = \"stripe\": its webhooks settle payments and checkouts (or TALLY_PAYMENTS__WEBHOOK_SECRET)",
+            ));
+        }
         if self.payments.provider == "stripe" && self.payments.stripe_secret_key.is_empty() {
             return Err(invalid(
                 "payments.stripe_secret_key",
@@ -470,6 +476,23 @@ mod tests {
         assert_eq!(settings.shards, 3);
         assert_eq!(settings.durability, DurabilitySetting::Buffered);
         assert_eq!(settings.user_wallets.currency, "EUR");
+    }
+
+    #[test]
+    fn the_stripe_provider_needs_its_secret_key_and_webhook_secret() {
+        let key = |error: SettingsError| match error {
+            SettingsError::Invalid { key, .. } => key,
+            other => panic!("{other}"),
+        };
+        let stripe = ("TALLY_PAYMENTS__PROVIDER", "stripe");
+        let secret = ("TALLY_PAYMENTS__STRIPE_SECRET_KEY", "sk_test_1");
+        let hook = ("TALLY_PAYMENTS__WEBHOOK_SECRET", "whsec_1");
+        let error = Settings::load_from(None, &env(&[stripe, hook])).expect_err("no key");
+        assert_eq!(key(error), "payments.stripe_secret_key");
+        let error = Settings::load_from(None, &env(&[stripe, secret])).expect_err("no hook");
+        assert_eq!(key(error), "payments.webhook_secret");
+        let settings = Settings::load_from(None, &env(&[stripe, secret, hook])).expect("valid");
+        assert_eq!(settings.payments.provider().name(), "stripe");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! A fake Stripe for the tests: a real HTTP server on 127.0.0.1 that keeps
 //! every request Tally sent (method, path, auth, Idempotency-Key, form) and
 //! answers with Stripe's documented shapes. `POST /v1/payment_intents`
-//! creates a PaymentIntent from the form's `payment_method` as Stripe's test
-//! tokens do (`pm_card_chargeDeclined`: 402 `card_declined`;
+//! creates a PaymentIntent from the form's `payment_method` (none: 400) as
+//! Stripe's test tokens do (`pm_card_chargeDeclined`: 402 `card_declined`;
 //! `pm_card_processing`: `processing`; else `succeeded`) and, as Stripe
 //! does, answers a repeated Idempotency-Key with the first answer;
 //! `GET /v1/payment_intents/{id}` reads one; `POST /v1/checkout/sessions`
@@ -276,9 +276,16 @@ fn checkout_session(state: &mut State, call: &Call) -> (u16, String) {
 }
 
 fn payment_intent(state: &mut State, call: &Call) -> (u16, String) {
-    let id = format!("pi_fake_{}", state.intents.len() + 1);
     let field = |name: &str| call.form.get(name).cloned().unwrap_or_default();
     let token = field("payment_method");
+    if token.is_empty() {
+        return error(
+            400,
+            "invalid_request_error",
+            "You must provide a payment_method.",
+        );
+    }
+    let id = format!("pi_fake_{}", state.intents.len() + 1);
     let status = match token.as_str() {
         "pm_card_chargeDeclined" => "requires_payment_method",
         "pm_card_processing" => "processing",

@@ -103,6 +103,33 @@ fn a_stripe_card_decline_is_a_402_with_its_reason_and_credits_nothing() {
     assert_eq!(again.status, 402);
     assert_eq!(fake.calls().len(), 1);
     assert_eq!(general(&server, user), "0.00");
+    // A method Stripe cannot charge (no token): Stripe's 400 ends the
+    // payment, 402 with Stripe's message, never asked again.
+    let tokenless = as_user(
+        &server,
+        user,
+        "POST",
+        "/api/v1/wallet/payment-methods",
+        Some(
+            json!({"type": "credit_card", "name": "Old", "details": {"last4": "0000", "brand": "visa"}}),
+        ),
+        None,
+    );
+    let tokenless = tokenless.body["data"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let refused = pay(&server, user, &tokenless, "5.00", "order-3");
+    assert_eq!(refused.status, 402, "{:?}", refused.body);
+    let message = refused.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("You must provide a payment_method."),
+        "{message}"
+    );
+    assert_eq!(fake.calls().len(), 2);
+    assert_eq!(general(&server, user), "0.00");
     server.assert_verified();
 }
 

@@ -11,7 +11,6 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 /// `POST /v1/admin/clock`: exactly one of the two.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -79,7 +78,7 @@ pub async fn set(
     }
     let pass = state.engine.fire_due().await?;
     let now_ms = state.engine.now_ms();
-    crate::reconcile::pass(&state.engine, &state.provider, now_ms, Duration::ZERO).await?;
+    crate::reconcile::pass(&state.engine, &state.provider, now_ms, None).await?;
     let attempts = match &state.deliverer {
         Some(deliverer) => deliverer.pass().await?,
         None => 0,

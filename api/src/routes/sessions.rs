@@ -123,6 +123,14 @@ pub async fn create(
         ));
     }
     let metadata = crate::dto::metadata_from_map(&state.limits, body.metadata)?;
+    // Checked before any provider is asked (the engine checks it again).
+    let wallets = state.engine.config().user_wallet_currency;
+    if currency != wallets {
+        return Err(ApiError::field(
+            "amounts",
+            format!("must be in {wallets}, the currency of customers' wallets"),
+        ));
+    }
     let now_ms = state.engine.now_ms();
     let id = SessionId::generate(now_ms);
     let back = with_session_id(&url, &id);
@@ -157,6 +165,12 @@ pub async fn create(
             reference,
             url,
         }),
+        Checkout::Refused { reason } => {
+            return Err(ApiError::field(
+                &format!("amounts.{coin}"),
+                format!("the payment provider refused the checkout: {reason}"),
+            ))
+        }
         Checkout::Unavailable { reason } => {
             tracing::warn!(%reason, "payment provider refused or did not answer a checkout");
             return Err(ApiError::ProviderUnavailable);
@@ -298,7 +312,7 @@ pub async fn page(
         Some(id) => state
             .engine
             .session(&id)?
-            .filter(|session| session.checkout.is_none()),
+            .filter(|session| session.checkout.is_none() && state.provider.name() == "test"),
         None => None,
     };
     let Some(session) = found else {
@@ -362,7 +376,7 @@ pub async fn pay(
     if state
         .engine
         .session(&id)?
-        .is_none_or(|session| session.checkout.is_some())
+        .is_none_or(|session| session.checkout.is_some() || state.provider.name() != "test")
     {
         return Err(ApiError::PaymentNotFound);
     }
