@@ -203,49 +203,44 @@ impl Provider for StripeProvider {
                 ("metadata[tally_session_id]", request.session_id),
                 ("expires_at", expires.as_str()),
             ]);
-        let (status, json) = read_reply(reply);
+        let (status, json) = match read_reply(reply) {
+            Ok(answer) => answer,
+            Err(reason) => return Checkout::Unavailable { reason },
+        };
         let text = |key: &str| json.get(key).and_then(|value| value.as_str());
+        let message = json
+            .pointer("/error/message")
+            .and_then(|value| value.as_str())
+            .unwrap_or_default()
+            .to_owned();
         match (status, text("id"), text("url")) {
-            (Some(200), Some(id), Some(url)) => Checkout::Hosted {
+            (200, Some(id), Some(url)) => Checkout::Hosted {
                 reference: id.to_owned(),
                 url: url.to_owned(),
             },
-            (Some(400), _, _) => Checkout::Refused {
-                reason: json
-                    .pointer("/error/message")
-                    .and_then(|value| value.as_str())
-                    .unwrap_or("the request was refused")
-                    .to_owned(),
-            },
+            (400, _, _) => Checkout::Refused { reason: message },
             _ => Checkout::Unavailable {
-                reason: format!(
-                    "Stripe answered {}: {}",
-                    status.map_or_else(|| "nothing".to_owned(), |s| s.to_string()),
-                    json.pointer("/error/message")
-                        .and_then(|value| value.as_str())
-                        .unwrap_or_default()
-                ),
+                reason: format!("Stripe answered {status}: {message}"),
             },
         }
     }
 }
 
-/// The status and JSON body of a reply; no status when none came.
-fn read_reply(reply: Result<ureq::Response, ureq::Error>) -> (Option<u16>, serde_json::Value) {
+/// The status and JSON body of a reply, or why none came.
+fn read_reply(
+    reply: Result<ureq::Response, ureq::Error>,
+) -> Result<(u16, serde_json::Value), String> {
     let (status, body) = match reply {
-        Ok(response) => (
-            response.status(),
-            response.into_string().unwrap_or_default(),
-        ),
-        Err(ureq::Error::Status(status, response)) => {
-            (status, response.into_string().unwrap_or_default())
-        }
-        Err(_) => return (None, serde_json::Value::Null),
+        Ok(response) => (response.status(), response.into_string()),
+        Err(ureq::Error::Status(status, response)) => (status, response.into_string()),
+        Err(error) => return Err(format!("Stripe did not answer: {error}")),
     };
-    (
-        Some(status),
-        serde_json::from_str(&body).unwrap_or_default(),
-    )
+    // A body cut short parses as nothing: the caller sees no fields.
+    let json = body
+        .ok()
+        .and_then(|body| serde_json::from_str(&body).ok())
+        .unwrap_or_default();
+    Ok((status, json))
 }
 
 /// A PaymentIntent reply as a `Charge`: 200 by the intent's status, 402
@@ -253,21 +248,10 @@ fn read_reply(reply: Result<ureq::Response, ureq::Error>) -> (Option<u16>, serde
 /// message, anything else (409, 429, 5xx, no answer, an unreadable reply)
 /// unavailable, to be asked again.
 fn intent_outcome(reply: Result<ureq::Response, ureq::Error>) -> Charge {
-    let (status, body) = match reply {
-        Ok(response) => (
-            response.status(),
-            response.into_string().unwrap_or_default(),
-        ),
-        Err(ureq::Error::Status(status, response)) => {
-            (status, response.into_string().unwrap_or_default())
-        }
-        Err(error) => {
-            return Charge::Unavailable {
-                reason: format!("Stripe did not answer: {error}"),
-            }
-        }
+    let (status, json) = match read_reply(reply) {
+        Ok(answer) => answer,
+        Err(reason) => return Charge::Unavailable { reason },
     };
-    let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
     let text = |path: &[&str]| {
         path.iter()
             .try_fold(&json, |value, key| value.get(key))

@@ -38,6 +38,14 @@ pub enum AmountError {
     NotPositive,
 }
 
+/// `amount` in minor units of `currency` (cents), as a provider takes it:
+/// exact for an amount with at most the currency's decimals (finer digits
+/// are cut), `None` when it does not fit an `i64`.
+pub fn minor_amount(amount: Decimal, currency: Currency) -> Option<i64> {
+    let scale = Decimal::from(10_i64.checked_pow(currency.minor_units())?);
+    rust_decimal::prelude::ToPrimitive::to_i64(&amount.checked_mul(scale)?.trunc())
+}
+
 /// Parses a strict, non-negative decimal string with at most `scale_max`
 /// decimal places: `0`, `12`, `12.5`, `0.012500`. Refused: exponents (`1e3`),
 /// signs (`+1`, `-1`), spaces, `.5`, `5.`, hex, `NaN`, and anything longer
@@ -667,6 +675,20 @@ mod tests {
         assert_eq!(
             mul_div_ceil(u128::MAX, u128::MAX, u128::MAX),
             Some(u128::MAX)
+        );
+    }
+
+    #[test]
+    fn minor_amounts_are_exact_and_never_overflow() {
+        let currency = |code: &str| Currency::parse(code).expect("known");
+        let amount = |text: &str| text.parse::<Decimal>().expect("decimal");
+        assert_eq!(minor_amount(amount("10.50"), currency("USD")), Some(1050));
+        assert_eq!(minor_amount(amount("15"), currency("JPY")), Some(15));
+        assert_eq!(minor_amount(amount("1.234"), currency("KWD")), Some(1234));
+        assert_eq!(minor_amount(Decimal::MAX, currency("USD")), None);
+        assert_eq!(
+            minor_amount(amount("92233720368547758.08"), currency("USD")),
+            None
         );
     }
 

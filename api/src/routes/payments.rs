@@ -168,11 +168,8 @@ pub async fn process(
                 .map(str::to_owned)
         })
         .unwrap_or_default();
-    // Minor units, exactly: the amount has at most `minor` decimals.
-    let amount_minor = rust_decimal::prelude::ToPrimitive::to_i64(
-        &(amount * Decimal::from(10_i64.pow(minor))).trunc(),
-    )
-    .ok_or_else(|| ApiError::field("amount", "is too large"))?;
+    let amount_minor = engine::money::minor_amount(amount, currency)
+        .ok_or_else(|| ApiError::field("amount", "is too large"))?;
     let spec = PaymentSpec {
         user: user.clone(),
         method_id,

@@ -134,10 +134,8 @@ pub async fn create(
     let now_ms = state.engine.now_ms();
     let id = SessionId::generate(now_ms);
     let back = with_session_id(&url, &id);
-    let amount_minor = rust_decimal::prelude::ToPrimitive::to_i64(
-        &(amount * rust_decimal::Decimal::from(10_i64.pow(currency.minor_units()))).trunc(),
-    )
-    .ok_or_else(|| ApiError::field(&format!("amounts.{coin}"), "is too large"))?;
+    let amount_minor = engine::money::minor_amount(amount, currency)
+        .ok_or_else(|| ApiError::field(&format!("amounts.{coin}"), "is too large"))?;
     // A provider that hosts its checkout makes it first, under this id (its
     // key): a crash before the session is stored leaves a checkout nobody
     // was sent to. Stripe takes 30 min to 24 h: a minute past ours.
